@@ -1,0 +1,21 @@
+# Navigator: a slim, non-root image. The default command applies migrations and then serves
+# with several workers; run the same image with `navigator worker` for the SMS dispatcher and
+# daily jobs (see README, "Deploying").
+FROM python:3.11-slim AS base
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    NAVIGATOR_ENV=production NAVIGATOR_DATA_DIR=/srv/navigator/var
+
+WORKDIR /srv/navigator
+RUN groupadd --system navigator && useradd --system --gid navigator --home /srv/navigator navigator
+
+COPY pyproject.toml constraints.txt README.md alembic.ini ./
+COPY app ./app
+COPY migrations ./migrations
+COPY models ./models
+RUN pip install -c constraints.txt -e . && mkdir -p var && chown -R navigator:navigator var models
+
+USER navigator
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health').status == 200 else 1)"
+CMD ["sh", "-c", "navigator db upgrade && exec navigator serve --host 0.0.0.0 --port 8000 --workers ${WEB_CONCURRENCY:-4}"]

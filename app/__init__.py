@@ -1,0 +1,3 @@
+"""Navigator: patient navigator call management for NHS outpatient clinics."""
+
+__version__ = "0.1.0"

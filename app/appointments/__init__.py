@@ -1,0 +1,1 @@
+"""Clinics and outpatient appointments, with the history of every change to them."""

@@ -1,0 +1,66 @@
+"""JSON API for appointments."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from app.appointments import repository
+from app.appointments.schemas import AppointmentChangeOut, AppointmentDetail, AppointmentOut
+from app.db.session import get_session
+from app.errors import NotFoundError
+from app.pagination import Page, PageParams, page_params
+
+router = APIRouter(prefix="/api/appointments", tags=["appointments"])
+
+
+def _local_midnight(day: date | None, timezone: str) -> datetime | None:
+    if day is None:
+        return None
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+
+@router.get("", response_model=Page[AppointmentOut])
+def list_appointments(
+    request: Request,
+    session: Annotated[Session, Depends(get_session)],
+    page: Annotated[PageParams, Depends(page_params)],
+    start_from: Annotated[date | None, Query(alias="from", description="first day")] = None,
+    start_to: Annotated[date | None, Query(alias="to", description="day after the last")] = None,
+    clinic: Annotated[str | None, Query(max_length=32)] = None,
+    patient_id: Annotated[int | None, Query()] = None,
+) -> Page[AppointmentOut]:
+    timezone = request.app.state.settings.timezone
+    rows, total = repository.list_appointments(
+        session,
+        limit=page.limit,
+        offset=page.offset,
+        start_from=_local_midnight(start_from, timezone),
+        start_to=_local_midnight(start_to, timezone),
+        clinic_code=clinic,
+        patient_id=patient_id,
+    )
+    return Page(
+        items=[AppointmentOut.model_validate(row) for row in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/{appointment_id}", response_model=AppointmentDetail)
+def read_appointment(
+    appointment_id: int, session: Annotated[Session, Depends(get_session)]
+) -> AppointmentDetail:
+    appointment = repository.get_appointment(session, appointment_id)
+    if appointment is None:
+        raise NotFoundError("No appointment with that id.")
+    changes = repository.list_changes(session, appointment_id)
+    return AppointmentDetail(
+        **AppointmentOut.model_validate(appointment).model_dump(),
+        changes=[AppointmentChangeOut.model_validate(change) for change in changes],
+    )

@@ -1,0 +1,1 @@
+"""Database plumbing shared by every feature: declarative base, engine, sessions, migrations."""

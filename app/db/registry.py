@@ -1,0 +1,9 @@
+"""Imports every feature's tables so `Base.metadata` is complete (tests, metadata checks)."""
+
+from app.appointments import tables as appointment_tables
+from app.db.base import Base
+from app.patients import tables as patient_tables
+
+metadata = Base.metadata
+
+__all__ = ["appointment_tables", "metadata", "patient_tables"]

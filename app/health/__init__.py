@@ -1,0 +1,1 @@
+"""Liveness and readiness: is the database reachable and migrated to the code's head."""

@@ -1,0 +1,1 @@
+"""PAS extract import: streaming, validated, all-or-nothing loads of patients and appointments."""

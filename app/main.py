@@ -1,0 +1,91 @@
+"""The FastAPI application: wires settings, the database, middleware and every feature's routes."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from app import __version__
+from app.appointments.router import router as appointments_router
+from app.db.session import Database
+from app.errors import DomainError
+from app.health.router import router as health_router
+from app.logging_setup import configure_logging, request_id_var
+from app.patients.router import router as patients_router
+from app.settings import Settings, get_settings
+
+logger = logging.getLogger("navigator.http")
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if database is None:
+            app.state.database.dispose()
+
+    app = FastAPI(
+        title="Navigator",
+        version=__version__,
+        description=(
+            "Patient navigator call management for NHS outpatient clinics. Risk scores are for "
+            "offering help (calls, reminders, support), never for overbooking, discharge or "
+            "penalties."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database or Database(settings)
+
+    @app.middleware("http")
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        token = request_id_var.set(request_id[:64])
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            request_id_var.reset(token)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        route = request.scope.get("route")
+        # The route template, never the concrete path: paths can carry identifiers.
+        path = getattr(route, "path", "unmatched")
+        logger.info(
+            "%s %s %s %.1fms",
+            request.method,
+            path,
+            response.status_code,
+            elapsed_ms,
+            extra={"request_id": request_id},
+        )
+        response.headers["X-Request-ID"] = request_id[:64]
+        return response
+
+    @app.exception_handler(DomainError)
+    async def domain_error_handler(_request: Request, error: DomainError) -> JSONResponse:
+        body = {"detail": error.message, "code": error.code}
+        if error.details:
+            body["errors"] = error.details  # type: ignore[assignment]
+        return JSONResponse(status_code=error.status_code, content=body)
+
+    app.include_router(health_router)
+    app.include_router(patients_router)
+    app.include_router(appointments_router)
+    return app
+
+
+def create_production_app() -> FastAPI:
+    """Factory for `uvicorn --factory` (several workers each build their own app)."""
+    settings = get_settings()
+    configure_logging(settings.log_level, json_lines=settings.env == "production")
+    return create_app(settings)

@@ -1,0 +1,41 @@
+"""JSON API for patients."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.orm import Session
+
+from app.db.session import get_session
+from app.errors import NotFoundError
+from app.pagination import Page, PageParams, page_params
+from app.patients import repository
+from app.patients.schemas import PatientOut, PatientSummary
+
+router = APIRouter(prefix="/api/patients", tags=["patients"])
+
+
+@router.get("", response_model=Page[PatientSummary])
+def list_patients(
+    session: Annotated[Session, Depends(get_session)],
+    page: Annotated[PageParams, Depends(page_params)],
+    core20: Annotated[bool | None, Query()] = None,
+) -> Page[PatientSummary]:
+    rows, total = repository.list_patients(
+        session, limit=page.limit, offset=page.offset, core20=core20
+    )
+    return Page(
+        items=[PatientSummary.model_validate(row) for row in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/{patient_id}", response_model=PatientOut)
+def read_patient(patient_id: int, session: Annotated[Session, Depends(get_session)]) -> PatientOut:
+    patient = repository.get_patient(session, patient_id)
+    if patient is None:
+        raise NotFoundError("No patient with that id.")
+    return PatientOut.model_validate(patient)

@@ -1,0 +1,1 @@
+"""Reference data and NHS code lists: ethnic categories, attendance codes, specialties, IMD 2019."""

@@ -1,0 +1,82 @@
+"""Navigator's configuration: one settings class read from `NAVIGATOR_*` variables and `.env`.
+
+Secrets are `SecretStr` so they never print; outside development the service refuses to run
+with a missing or placeholder secret.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me"  # noqa: S105 - refused in production
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", DEVELOPMENT_SECRET_KEY}
+
+
+def default_data_dir() -> Path:
+    return Path.cwd() / "var"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NAVIGATOR_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str = ""
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
+    public_base_url: str = "http://127.0.0.1:8000"
+    timezone: str = "Europe/London"
+    log_level: str = "INFO"
+
+    # SMS provider (see app/sms): console writes messages to a file for the demo.
+    sms_provider: Literal["console", "twilio", "fake"] = "console"
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr = SecretStr("")
+    twilio_messaging_service_sid: str = ""
+    twilio_from_number: str = ""
+    twilio_api_base_url: str = "https://api.twilio.com"
+
+    # Risk model (see app/risk).
+    models_dir: Path = Path("models")
+    call_horizon_days: int = 7
+
+    @model_validator(mode="after")
+    def _fill_defaults_and_refuse_placeholders(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'navigator.sqlite3'}"
+        if self.env == "production":
+            problems = []
+            if self.secret_key.get_secret_value() in PLACEHOLDER_SECRETS:
+                problems.append("NAVIGATOR_SECRET_KEY must be set to a real secret")
+            elif len(self.secret_key.get_secret_value()) < 32:
+                problems.append("NAVIGATOR_SECRET_KEY must be at least 32 characters")
+            if self.sms_provider == "twilio" and not self.twilio_auth_token.get_secret_value():
+                problems.append(
+                    "NAVIGATOR_TWILIO_AUTH_TOKEN must be set when the provider is twilio"
+                )
+            if self.database_url.startswith("sqlite"):
+                problems.append("NAVIGATOR_DATABASE_URL must point at PostgreSQL in production")
+            if problems:
+                raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def call_horizon(self) -> timedelta:
+        return timedelta(days=self.call_horizon_days)
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests build their own `Settings` and pass it explicitly."""
+    return Settings()

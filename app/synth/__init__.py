@@ -1,0 +1,1 @@
+"""A synthetic English trust: patients in real LSOAs and appointments with modelled DNAs."""

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from tests.factories import create_patient
+
+
+def test_a_patient_record_shows_needs_and_deprivation(
+    app_client: TestClient, session: Session
+) -> None:
+    patient = create_patient(
+        session, communication_needs="bsl;large_print", imd_decile=1, core20=True
+    )
+    session.commit()
+
+    body = app_client.get(f"/api/patients/{patient.id}").json()
+    assert body["communication_needs"] == ["bsl", "large_print"]
+    assert body["core20"] is True
+    assert body["imd_release"] == "IMD2019"
+
+
+def test_the_patient_list_carries_no_contact_details_and_filters_core20(
+    app_client: TestClient, session: Session
+) -> None:
+    create_patient(session, core20=True, imd_decile=1)
+    create_patient(session, core20=False, imd_decile=7)
+    session.commit()
+
+    body = app_client.get("/api/patients", params={"core20": "true"}).json()
+    assert body["total"] == 1
+    assert "mobile_phone" not in body["items"][0]
+    assert "family_name" not in body["items"][0]
