@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, UTCDateTime, utcnow
@@ -68,3 +68,29 @@ class AppointmentChange(Base):
     new_value: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_appointment_changes_appointment_id", "appointment_id"),)
+
+
+class AppointmentContact(Base):
+    """A proactive contact about an appointment: a navigator call or an SMS reminder.
+
+    Written by the calls and SMS features; read by risk retraining (contacted appointments are
+    a different population) and by analytics (reach). `reached` means a person was spoken to
+    (call) or the message was delivered (SMS).
+    """
+
+    __tablename__ = "appointment_contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(8))  # "call" or "sms"
+    contacted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reached: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # The feature's own record (call id, message id) so a contact is written once.
+    source_ref: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_appointment_contacts_appointment_id", "appointment_id"),
+        UniqueConstraint(
+            "channel", "source_ref", name="uq_appointment_contacts_channel_source_ref"
+        ),
+    )

@@ -3,7 +3,8 @@
 from app.appointments import tables as appointment_tables
 from app.db.base import Base
 from app.patients import tables as patient_tables
+from app.risk import tables as risk_tables
 
 metadata = Base.metadata
 
-__all__ = ["appointment_tables", "metadata", "patient_tables"]
+__all__ = ["appointment_tables", "metadata", "patient_tables", "risk_tables"]

@@ -127,8 +127,33 @@ def upgrade() -> None:
             "ix_appointment_changes_appointment_id", ["appointment_id"], unique=False
         )
 
+    op.create_table(
+        "appointment_contacts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("appointment_id", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(length=8), nullable=False),
+        sa.Column("contacted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reached", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("source_ref", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["appointment_id"],
+            ["appointments.id"],
+            name=op.f("fk_appointment_contacts_appointment_id_appointments"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_appointment_contacts")),
+        sa.UniqueConstraint(
+            "channel", "source_ref", name="uq_appointment_contacts_channel_source_ref"
+        ),
+    )
+    op.create_index(
+        "ix_appointment_contacts_appointment_id", "appointment_contacts", ["appointment_id"]
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_appointment_contacts_appointment_id", table_name="appointment_contacts")
+    op.drop_table("appointment_contacts")
     with op.batch_alter_table("appointment_changes", schema=None) as batch_op:
         batch_op.drop_index("ix_appointment_changes_appointment_id")
 
