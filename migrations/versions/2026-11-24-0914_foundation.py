@@ -150,8 +150,44 @@ def upgrade() -> None:
         "ix_appointment_contacts_appointment_id", "appointment_contacts", ["appointment_id"]
     )
 
+    op.create_table(
+        "navigator_tasks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=24), nullable=False),
+        sa.Column("status", sa.String(length=8), nullable=False),
+        sa.Column("patient_id", sa.Integer(), nullable=False),
+        sa.Column("appointment_id", sa.Integer(), nullable=True),
+        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("source_ref", sa.String(length=64), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("completed_by", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["appointment_id"],
+            ["appointments.id"],
+            name=op.f("fk_navigator_tasks_appointment_id_appointments"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["patient_id"],
+            ["patients.id"],
+            name=op.f("fk_navigator_tasks_patient_id_patients"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_navigator_tasks")),
+        sa.UniqueConstraint("source", "source_ref", "kind", name="uq_navigator_tasks_source_ref"),
+    )
+    op.create_index(
+        "ix_navigator_tasks_status_created_at", "navigator_tasks", ["status", "created_at"]
+    )
+    op.create_index("ix_navigator_tasks_patient_id", "navigator_tasks", ["patient_id"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_navigator_tasks_patient_id", table_name="navigator_tasks")
+    op.drop_index("ix_navigator_tasks_status_created_at", table_name="navigator_tasks")
+    op.drop_table("navigator_tasks")
     op.drop_index("ix_appointment_contacts_appointment_id", table_name="appointment_contacts")
     op.drop_table("appointment_contacts")
     with op.batch_alter_table("appointment_changes", schema=None) as batch_op:
