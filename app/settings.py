@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     models_dir: Path = Path("models")
     call_horizon_days: int = 7
 
+    # Accounts, sessions and sign-in (see app/auth).
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    # A failed sign-in waits this long before answering, so guessing is slow for everyone.
+    login_failure_delay_ms: int = 300
+    login_attempts_per_minute: int = 20
+
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_placeholders(self) -> Settings:
         if not self.database_url:
