@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy.orm import Session
 
 from app.auth.dependencies import SESSION_COOKIE
@@ -59,3 +61,30 @@ def sign_in(client: TestClient, username: str, password: str = DEFAULT_PASSWORD)
     client.cookies.set(SESSION_COOKIE, token)
     csrf_token: str = response.json()["csrf_token"]
     return csrf_token
+
+
+_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def form_token(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = _CSRF_FIELD.search(html)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+def sign_in_with_form(
+    client: TestClient, username: str, password: str = DEFAULT_PASSWORD, next_path: str = "/"
+) -> Response:
+    """Sign in through the sign-in page, as a browser does; returns the POST's response."""
+    page = client.get("/sign-in")
+    return client.post(
+        "/sign-in",
+        data={
+            "username": username,
+            "password": password,
+            "csrf_token": form_token(page.text),
+            "next": next_path,
+        },
+        follow_redirects=False,
+    )
