@@ -28,8 +28,20 @@ class DemoSummary:
         return "\n".join(f"{step.ljust(width)}  {outcome}" for step, outcome in self.steps)
 
 
+def _demo_accounts(settings: Settings) -> str:
+    from app.auth.demo import ensure_demo_accounts
+    from app.db.session import Database
+
+    database = Database(settings)
+    try:
+        return ensure_demo_accounts(database)
+    finally:
+        database.dispose()
+
+
 def prepare_demo(settings: Settings, *, patients: int, show_progress: bool) -> DemoSummary:
     summary = DemoSummary()
     migrate.upgrade(settings.database_url)
     summary.add("migrate", f"database at revision {migrate.head_revision()}")
+    summary.add("accounts", _demo_accounts(settings))
     return summary

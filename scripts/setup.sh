@@ -20,9 +20,16 @@ fi
 nhsuk_dist=node_modules/nhsuk-frontend/dist/nhsuk
 nhsuk_static=app/ui/static/nhsuk
 if [ ! -d "$nhsuk_dist" ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund --loglevel=error
+  if command -v npm >/dev/null 2>&1; then
+    npm ci --no-audit --no-fund --loglevel=error
+  elif [ "${CI:-}" = "true" ]; then
+    echo "npm is required under CI (the NHS.UK frontend is installed with npm ci)" >&2
+    exit 1
+  else
+    echo "WARNING: npm not found; pages will be served without the NHS.UK styles" >&2
+  fi
 fi
-if [ ! -f "$nhsuk_static/.copied" ] || [ node_modules/.package-lock.json -nt "$nhsuk_static/.copied" ]; then
+if [ -d "$nhsuk_dist" ] && { [ ! -f "$nhsuk_static/.copied" ] || [ node_modules/.package-lock.json -nt "$nhsuk_static/.copied" ]; }; then
   rm -rf "$nhsuk_static"
   mkdir -p "$nhsuk_static"
   cp "$nhsuk_dist"/nhsuk-frontend.min.css "$nhsuk_dist"/nhsuk-frontend.min.css.map \

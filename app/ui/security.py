@@ -20,6 +20,7 @@ DOCS_CONTENT_SECURITY_POLICY = (
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 DOCS_PATHS = ("/docs", "/redoc")
+STATIC_PREFIXES = ("/static/", "/assets/")
 
 
 def security_headers(path: str) -> dict[str, str]:
@@ -35,7 +36,7 @@ def security_headers(path: str) -> dict[str, str]:
     }
     # Pages and API answers can carry patient data: never store them in a browser or proxy
     # cache. Static assets (no patient data) may be cached.
-    if not path.startswith("/static/"):
+    if not path.startswith(STATIC_PREFIXES):
         headers["Cache-Control"] = "no-store"
         headers["Pragma"] = "no-cache"
     return headers

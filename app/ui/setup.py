@@ -16,5 +16,11 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 def install_ui(app: FastAPI) -> None:
     # The NHS.UK frontend build is copied to static/nhsuk/ by scripts/setup.sh (npm ci).
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Its stylesheet refers to icons at the absolute path /assets/images/...
+    app.mount(
+        "/assets",
+        StaticFiles(directory=STATIC_DIR / "nhsuk" / "assets", check_dir=False),
+        name="nhsuk-assets",
+    )
     install_security_headers(app)
     install_page_error_handlers(app)
