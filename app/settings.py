@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = 15
     # A failed sign-in waits this long before answering, so guessing is slow for everyone.
     login_failure_delay_ms: int = 300
+    # Failed sign-ins allowed per client address per minute (per process) before a 429.
     login_attempts_per_minute: int = 20
 
     @model_validator(mode="after")

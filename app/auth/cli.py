@@ -1,4 +1,4 @@
-"""`navigator users create|list`: accounts from the command line (the first admin starts here)."""
+"""`navigator users ...`: accounts from the command line (the first admin starts here)."""
 
 from __future__ import annotations
 
@@ -70,6 +70,45 @@ def list_users(as_json: JsonFlag = False) -> None:
         status = "deactivated" if not user["active"] else "locked" if user["locked"] else "active"
         lines.append(f"  {user['username']:<24} {user['role']:<10} {status}")
     emit({"users": users}, "\n".join(lines), as_json=as_json)
+
+
+@users_app.command("unlock")
+@handles_domain_errors
+def unlock(
+    username: Annotated[str, typer.Argument(help="The locked account.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Clear an account's lockout and failed attempts (for example the only admin's)."""
+    database = Database(get_settings())
+    try:
+        with database.unit_of_work() as session:
+            user = service.get_user_by_username(session, username)
+            service.unlock(session, user_id=user.id, changed_by=None)
+            name = user.username
+    finally:
+        database.dispose()
+    emit({"username": name, "unlocked": True}, f"Unlocked {name}.", as_json=as_json)
+
+
+@users_app.command("set-password")
+@handles_domain_errors
+def set_password(
+    username: Annotated[str, typer.Argument(help="The account.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Set a new password (standard input or a prompt); signs the account out everywhere."""
+    password = _read_password()
+    if not password:
+        raise fail("no password given on standard input")
+    database = Database(get_settings())
+    try:
+        with database.unit_of_work() as session:
+            user = service.get_user_by_username(session, username)
+            service.set_password(session, user_id=user.id, password=password, changed_by=None)
+            name = user.username
+    finally:
+        database.dispose()
+    emit({"username": name, "password_set": True}, f"New password set for {name}.", as_json=as_json)
 
 
 def register(app: typer.Typer) -> None:

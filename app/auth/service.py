@@ -121,6 +121,28 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
+def get_user_by_username(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == normalise_username(username)))
+    if user is None:
+        raise NotFoundError("No account with that username")
+    return user
+
+
+def set_password(session: Session, *, user_id: int, password: str, changed_by: int | None) -> User:
+    """Replace a password (policy enforced); signs the account out everywhere."""
+    user = get_user(session, user_id)
+    validate_new_password(password, username=user.username)
+    user.password_hash = hash_password(password)
+    user.failed_attempts = 0
+    user.locked_until = None
+    session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    session.flush()
+    record_audit(
+        session, user_id=changed_by, action="user.password_set", detail={"target_user_id": user.id}
+    )
+    return user
+
+
 def _admins_left_after(session: Session, user: User) -> int:
     return (
         session.scalar(

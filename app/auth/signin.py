@@ -74,9 +74,11 @@ async def attempt_sign_in(request: Request, username: str, password: str) -> Sig
     settings: Settings = request.app.state.settings
     database: Database = request.app.state.database
     client = request.client.host if request.client else "unknown"
-    if not _throttle(request, settings).allow(client):
+    throttle = _throttle(request, settings)
+    if throttle.blocked(client):
         raise TooManyAttemptsError("Too many sign-in attempts. Wait a minute and try again.")
     result = await run_in_threadpool(_attempt, database, settings, username, password)
     if result.user is None:
+        throttle.record_failure(client)
         await asyncio.sleep(settings.login_failure_delay_ms / 1000)
     return result

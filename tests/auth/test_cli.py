@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from app.auth.passwords import verify_password
 from app.auth.tables import User
 from app.cli import app
+from app.db.base import utcnow
 from app.settings import Settings, get_settings
 
 
@@ -66,3 +68,31 @@ def test_users_are_listed_with_role_and_status() -> None:
         ("man.two", "manager", True),
         ("nav.one", "navigator", True),
     ]
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_a_locked_out_admin_is_unlocked_and_given_a_new_password_from_the_shell(
+    session: Session,
+) -> None:
+    runner = CliRunner()
+    runner.invoke(
+        app, ["users", "create", "only.admin", "--role", "admin"], input="orbit kettle tea\n"
+    )
+    session.execute(update(User).values(locked_until=utcnow() + timedelta(minutes=15)))
+    session.commit()
+
+    unlocked = runner.invoke(app, ["users", "unlock", "Only.Admin"])
+    changed = runner.invoke(
+        app, ["users", "set-password", "only.admin", "--json"], input="lantern meadow cobalt\n"
+    )
+    missing = runner.invoke(app, ["users", "unlock", "nobody"])
+
+    assert unlocked.exit_code == 0, unlocked.output
+    assert "Unlocked only.admin." in unlocked.stdout
+    assert json.loads(changed.stdout) == {"username": "only.admin", "password_set": True}
+    assert missing.exit_code == 1
+    assert "No account with that username" in missing.output
+    session.expire_all()
+    user = session.scalars(select(User)).one()
+    assert user.locked_until is None
+    assert verify_password(user.password_hash, "lantern meadow cobalt")

@@ -137,18 +137,36 @@ def test_a_lock_expires_and_a_success_resets_the_failure_count(
     assert refreshed.locked_until is None
 
 
-def test_sign_in_attempts_per_client_are_rate_limited(
+def test_failed_sign_ins_per_client_are_rate_limited_but_successes_are_not(
     settings: Settings, database: object, session: Session
 ) -> None:
     create_user(session, username="kim")
     session.commit()
     limited = settings.model_copy(update={"login_attempts_per_minute": 3})
     with TestClient(create_app(limited, database)) as client:  # type: ignore[arg-type]
-        statuses = [_attempt(client, f"guess{n}", "whatever-it-is")[0] for n in range(3)]
+        successes = [_attempt(client, "kim", DEFAULT_PASSWORD)[0] for _ in range(4)]
+        failures = [_attempt(client, f"guess{n}", "whatever-it-is")[0] for n in range(3)]
         blocked = client.post(SIGN_IN, json={"username": "kim", "password": DEFAULT_PASSWORD})
-    assert statuses == [401, 401, 401]
+    assert successes == [200, 200, 200, 200]
+    assert failures == [401, 401, 401]
     assert blocked.status_code == 429
     assert "Too many" in blocked.json()["detail"]
+
+
+def test_the_api_sign_in_only_accepts_json_so_a_cross_site_form_cannot_use_it(
+    app_client: TestClient, session: Session
+) -> None:
+    create_user(session, username="jo")
+    session.commit()
+
+    response = app_client.post(
+        SIGN_IN,
+        content='{"username": "jo", "password": "correct horse battery"}',
+        headers={"content-type": "text/plain"},
+    )
+
+    assert response.status_code == 422
+    assert SESSION_COOKIE not in response.cookies
 
 
 def test_a_failed_sign_in_is_slowed_down(
