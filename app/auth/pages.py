@@ -54,8 +54,18 @@ def _sign_in_token(settings: Settings, nonce: str) -> str:
 
 
 def safe_next(target: str | None) -> str:
-    """Only a path on this site: never another host (open redirect)."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    """Only a path on this site: never another host (open redirect).
+
+    Browsers drop tabs and newlines and read backslashes as slashes, so "/\t/evil.example"
+    or "/\\evil.example" would leave the site: anything but plain printable text is refused.
+    """
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(not char.isprintable() or char.isspace() for char in target)
+    ):
         return "/"
     return target
 

@@ -43,6 +43,10 @@ def security_headers(path: str) -> dict[str, str]:
 
 
 def install_security_headers(app: FastAPI) -> None:
+    settings = app.state.settings
+    # Behind https, tell browsers never to use plain http for this host again.
+    https_only = settings.env == "production" or settings.public_base_url.startswith("https://")
+
     @app.middleware("http")
     async def add_security_headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -50,4 +54,6 @@ def install_security_headers(app: FastAPI) -> None:
         response = await call_next(request)
         for name, value in security_headers(request.url.path).items():
             response.headers.setdefault(name, value)
+        if https_only:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response

@@ -115,3 +115,8 @@ def test_an_unknown_page_gets_an_nhs_style_404_and_the_api_json(app_client: Test
     assert "Page not found" in page.text
     assert api.status_code == 404
     assert api.json() == {"detail": "Not Found"}
+
+
+def test_https_deployments_ask_browsers_to_stay_on_https(app_client: TestClient) -> None:
+    # The test settings' public URL is https.
+    assert app_client.get("/health").headers["strict-transport-security"] == "max-age=31536000"

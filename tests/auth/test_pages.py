@@ -246,3 +246,18 @@ def test_managers_filter_the_audit_log_by_user_patient_and_date(
     assert bad.status_code == 422
     assert '<a href="#patient_id">Patient id must be a number</a>' in bad.text
     assert '<a href="#date">' in bad.text
+
+
+def test_the_return_address_after_sign_in_never_leaves_the_site() -> None:
+    from app.auth.pages import safe_next
+
+    assert safe_next("/audit?patient_id=7") == "/audit?patient_id=7"
+    for hostile in [
+        "//evil.example",
+        "/\\evil.example",
+        "/\t/evil.example",
+        "https://evil.example",
+        "",
+        None,
+    ]:
+        assert safe_next(hostile) == "/"
