@@ -390,9 +390,7 @@ def _write_appointments(
             select(Patient.pas_patient_id, Patient.id).where(
                 Patient.pas_patient_id.in_(pas_patient_ids)
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     rejected: list[tuple[_Pending, Problem]] = []
     accepted: list[_Pending] = []
