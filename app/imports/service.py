@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, String, Table, any_, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from app.appointments.tables import Appointment, AppointmentChange, Clinic
 from app.console import NULL_PROGRESS, ProgressReporter
+from app.db.base import Base
 from app.db.session import Database
 from app.errors import InvalidInputError
 from app.imports.reader import CsvExtract, RawRow
@@ -294,6 +296,40 @@ class _RejectsWriter:
         self.count += 1
 
 
+def one_of(session: Session, column: Any, values: Collection[str]) -> ColumnElement[bool]:
+    """`column IN values` for a chunk's keys; on PostgreSQL one array parameter (`= ANY`)
+    because thousands of separate bind parameters cost more to render than to run."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(
+            "ColumnElement[bool]",
+            column == any_(bindparam("keys", list(values), type_=ARRAY(String))),
+        )
+    return cast("ColumnElement[bool]", column.in_(list(values)))
+
+
+def bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    """Insert many rows inside the session's transaction as fast as the backend allows.
+
+    PostgreSQL: COPY on the session's own connection (an order of magnitude faster than
+    executemany). Elsewhere: one Core executemany. Every row must have the same keys.
+    """
+    table = cast(Table, model.__table__)
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    driver = connection.connection.driver_connection
+    assert driver is not None  # noqa: S101 - a live DBAPI connection inside the transaction
+    column_list = ", ".join(f'"{name}"' for name in columns)
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f'COPY "{table.name}" ({column_list}) FROM STDIN') as copy,
+    ):
+        for row in rows:
+            copy.write_row([row[name] for name in columns])
+
+
 def _write_patients(
     session: Session, rows: list[_Pending], report: ImportReport, now: datetime
 ) -> list[tuple[_Pending, Problem]]:
@@ -302,7 +338,7 @@ def _write_patients(
         pas_id: (row_id, digest)
         for pas_id, row_id, digest in session.execute(
             select(Patient.pas_patient_id, Patient.id, Patient.source_hash).where(
-                Patient.pas_patient_id.in_(ids)
+                one_of(session, Patient.pas_patient_id, ids)
             )
         )
     }
@@ -317,7 +353,7 @@ def _write_patients(
         else:
             report.unchanged += 1
     if inserts:
-        session.execute(insert(Patient), inserts)
+        bulk_insert(session, Patient, inserts)
     if updates:
         session.execute(update(Patient), updates)
     report.inserted += len(inserts)
@@ -388,7 +424,7 @@ def _write_appointments(
     patient_ids: dict[str, int] = dict(
         session.execute(
             select(Patient.pas_patient_id, Patient.id).where(
-                Patient.pas_patient_id.in_(pas_patient_ids)
+                one_of(session, Patient.pas_patient_id, pas_patient_ids)
             )
         ).all()
     )
@@ -422,8 +458,10 @@ def _write_appointments(
                 Appointment.start_at,
                 Appointment.outcome_recorded_at,
             ).where(
-                Appointment.pas_appointment_id.in_(
-                    [row.values["pas_appointment_id"] for row in accepted]
+                one_of(
+                    session,
+                    Appointment.pas_appointment_id,
+                    [row.values["pas_appointment_id"] for row in accepted],
                 )
             )
         )
@@ -483,11 +521,11 @@ def _write_appointments(
         columns["outcome_recorded_at"] = recorded_at
         updates.append(columns)
     if inserts:
-        session.execute(insert(Appointment), inserts)
+        bulk_insert(session, Appointment, inserts)
     if updates:
         session.execute(update(Appointment), updates)
     if changes:
-        session.execute(insert(AppointmentChange), changes)
+        bulk_insert(session, AppointmentChange, changes)
     report.inserted += len(inserts)
     report.updated += len(updates)
     report.changes_recorded += len(changes)
