@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     models_dir: Path = Path("models")
     call_horizon_days: int = 7
 
+    # Imports and synthetic trust (see app/imports, app/synth): rows validated and written
+    # per bulk statement; memory grows with it, round trips shrink.
+    import_chunk_size: int = Field(default=5_000, ge=1, le=20_000)
+
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_placeholders(self) -> Settings:
         if not self.database_url:

@@ -68,6 +68,7 @@ def child_import(database_url: str, folder: Path) -> dict[str, Any]:
     appointments = import_appointments(database, folder / "appointments.csv")
     finished = time.perf_counter()
     database.dispose()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "patients": patients.inserted,
         "appointments": appointments.inserted,
@@ -75,9 +76,20 @@ def child_import(database_url: str, folder: Path) -> dict[str, Any]:
         "patients_seconds": round(middle - started, 1),
         "appointments_seconds": round(finished - middle, 1),
         "seconds": round(finished - started, 1),
-        # Linux reports kilobytes.
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+        "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM rather than ru_maxrss: on Linux ru_maxrss
+    survives fork and exec, so a child would report its (large) parent's peak."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def truncate_appointments(path: Path, limit: int) -> int:

@@ -9,6 +9,7 @@ import typer
 
 from app.console import JsonFlag, emit, fail, handles_domain_errors, progress_bar
 from app.db.session import Database
+from app.errors import InvalidInputError
 from app.imports import service
 from app.settings import get_settings
 
@@ -36,6 +37,11 @@ def _run(kind: str, file: Path, skip_invalid: bool, as_json: bool) -> None:
     except service.ImportRejectedError as error:
         if as_json:
             emit({"error": error.message, **error.report.as_dict()}, "", as_json=True)
+            raise fail(error.message) from None
+        raise
+    except InvalidInputError as error:
+        if as_json:
+            emit({"error": error.message, "problems": error.details}, "", as_json=True)
             raise fail(error.message) from None
         raise
     finally:

@@ -26,6 +26,8 @@ class RawRow:
     number: int
     values: list[str]
     problem: str | None
+    # The file ends on this row without a line ending: a hint that it may have been cut off.
+    unterminated: bool = False
 
 
 class _Lines:
@@ -113,7 +115,7 @@ class CsvExtract:
                     )
                 else:
                     problem = f"the row has {len(values)} fields but the header has {width}"
-            yield RawRow(start_line, values, problem)
+            yield RawRow(start_line, values, problem, lines.unterminated)
 
     def _check_header(self) -> None:
         missing = [name for name in self.required if name not in self.header]

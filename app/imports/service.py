@@ -40,7 +40,6 @@ from app.reference.codes import NOT_YET_KNOWN
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 5_000
 CHANGE_SOURCE = "pas_import"
 
 
@@ -126,7 +125,7 @@ def import_patients(
     *,
     skip_invalid: bool = False,
     progress: ProgressReporter = NULL_PROGRESS,
-    chunk_size: int = CHUNK_SIZE,
+    chunk_size: int | None = None,
     now: datetime | None = None,
 ) -> ImportReport:
     """Load a `patients.csv` PAS extract; see CONTRACT.md for the format."""
@@ -144,7 +143,7 @@ def import_patients(
         write=lambda session, rows, report: _write_patients(session, rows, report, now),
         skip_invalid=skip_invalid,
         progress=progress,
-        chunk_size=chunk_size,
+        chunk_size=chunk_size or database.settings.import_chunk_size,
     )
 
 
@@ -154,7 +153,7 @@ def import_appointments(
     *,
     skip_invalid: bool = False,
     progress: ProgressReporter = NULL_PROGRESS,
-    chunk_size: int = CHUNK_SIZE,
+    chunk_size: int | None = None,
     now: datetime | None = None,
 ) -> ImportReport:
     """Load an `appointments.csv` PAS extract; patients must exist already."""
@@ -174,7 +173,7 @@ def import_appointments(
         ),
         skip_invalid=skip_invalid,
         progress=progress,
-        chunk_size=chunk_size,
+        chunk_size=chunk_size or database.settings.import_chunk_size,
     )
 
 
@@ -202,6 +201,11 @@ def _run_import(
     with _RejectsWriter(rejects_path, enabled=skip_invalid) as rejects:
 
         def reject(raw: RawRow, problems: list[Problem]) -> None:
+            if raw.unterminated and raw.problem is None:
+                problems = [
+                    *problems,
+                    Problem("", "the last line has no line ending: the file may be cut off"),
+                ]
             report.rejected += 1
             for problem in problems:
                 detail: dict[str, Any] = {"row": raw.number}

@@ -120,31 +120,12 @@ class RowParser:
         return parsed.astimezone(UTC)
 
 
-def source_hash(values: dict[str, Any], columns: tuple[str, ...]) -> str:
-    """A digest of the cleaned values: a re-import of the same data is recognised cheaply."""
-    joined = "\x1f".join("" if values[c] is None else str(values[c]) for c in columns)
+def source_hash(row: dict[str, str], columns: tuple[str, ...]) -> str:
+    """A digest of the row's contract columns as given (unknown columns ignored): an unchanged
+    re-import is recognised without comparing fields. Hashing the raw text rather than the
+    cleaned values is cheaper; a reformatted but equal value only costs a no-op update."""
+    joined = "\x1f".join([row.get(column, "").strip() for column in columns])
     return hashlib.md5(joined.encode(), usedforsecurity=False).hexdigest()
-
-
-_PATIENT_HASHED = (
-    "nhs_number",
-    "family_name",
-    "given_name",
-    "birth_date",
-    "sex",
-    "ethnic_category",
-    "postcode",
-    "lsoa_code",
-    "mobile_phone",
-    "landline_phone",
-    "mobile_phone_invalid",
-    "landline_phone_invalid",
-    "preferred_language",
-    "interpreter_needed",
-    "communication_needs",
-    "learning_disability",
-    "sms_opt_out",
-)
 
 
 def parse_patient(
@@ -233,20 +214,8 @@ def parse_patient(
     values["communication_needs"] = ";".join(needs)
     values["learning_disability"] = bool(p.boolean("learning_disability"))
     values["sms_opt_out"] = bool(p.boolean("sms_opt_out"))
-    values["source_hash"] = source_hash(values, _PATIENT_HASHED)
+    values["source_hash"] = source_hash(row, PATIENT_COLUMNS)
     return values, p.problems
-
-
-_APPOINTMENT_HASHED = (
-    "pas_patient_id",
-    "clinic_code",
-    "specialty_code",
-    "site",
-    "booked_at",
-    "start_at",
-    "first_attendance",
-    "attendance_code",
-)
 
 
 def parse_appointment(row: dict[str, str], zone: ZoneInfo) -> tuple[dict[str, Any], list[Problem]]:
@@ -277,5 +246,5 @@ def parse_appointment(row: dict[str, str], zone: ZoneInfo) -> tuple[dict[str, An
             Problem("attendance_code", f"'{code}' is not an attendance code (0, 2-7)")
         )
     values["attendance_code"] = code
-    values["source_hash"] = source_hash(values, _APPOINTMENT_HASHED)
+    values["source_hash"] = source_hash(row, APPOINTMENT_COLUMNS)
     return values, p.problems

@@ -115,3 +115,19 @@ def test_ten_thousand_invalid_rows_are_all_reported_in_json_and_rejects(
     rejects = (tmp_path / "patients.rejects.csv").read_text(encoding="utf-8").splitlines()
     assert len(rejects) == 10_001
     assert _count(database) == 10_000
+
+
+def test_a_last_line_cut_inside_a_value_says_the_file_may_be_cut_off(
+    database: Database, tmp_path: Path
+) -> None:
+    path = write_patients(tmp_path / "patients.csv", [patient_row("P1"), patient_row("P2")])
+    content = path.read_bytes().rstrip(b"\n")
+    path.write_bytes(content[:-1] + b"?")  # "false" becomes "fals?" with no line ending
+
+    with pytest.raises(ImportRejectedError) as caught:
+        import_patients(database, path)
+
+    messages = [problem["message"] for problem in caught.value.details]
+    assert any("not true or false" in message for message in messages)
+    assert any("may be cut off" in message for message in messages)
+    assert _count(database) == 0
