@@ -7,6 +7,7 @@ deterministic for its seed and date, and imports of unchanged rows change nothin
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -75,12 +76,12 @@ def _synthesise_and_import(context: DemoContext) -> None:
         f"{trust.patients:,} patients, {trust.appointments:,} appointments in {out_dir}",
     )
     for kind, importer in (("patients", import_patients), ("appointments", import_appointments)):
-        with progress_bar(f"Importing {kind}") as progress:
-            report = importer(
-                context.database,
-                out_dir / f"{kind}.csv",
-                progress=progress if context.show_progress else NULL_PROGRESS,
-            )
+        with (
+            progress_bar(f"Importing {kind}")
+            if context.show_progress
+            else nullcontext(NULL_PROGRESS) as progress
+        ):
+            report = importer(context.database, out_dir / f"{kind}.csv", progress=progress)
         context.summary.add(
             f"import {kind}",
             f"{report.inserted:,} inserted, {report.updated:,} updated, "
