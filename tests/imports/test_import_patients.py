@@ -174,3 +174,15 @@ def test_skip_invalid_loads_valid_rows_and_writes_rejects_with_reasons(
     assert len(lines) == 2
     assert lines[1].startswith("P2,")
     assert "sex: '?' is not one of M, F, X, U" in lines[1]
+
+
+def test_a_welsh_lsoa_is_kept_without_an_english_imd_decile(
+    database: Database, tmp_path: Path
+) -> None:
+    path = write_patients(tmp_path / "patients.csv", [patient_row("P1", lsoa_code="W01000001")])
+
+    import_patients(database, path)
+
+    patient = _patients(database)["P1"]
+    assert patient.lsoa_code == "W01000001"
+    assert (patient.imd_decile, patient.imd_release, patient.core20) == (None, None, False)
