@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # Failed sign-ins allowed per client address per minute (per process) before a 429.
     login_attempts_per_minute: int = 20
 
+    # Imports and synthetic trust (see app/imports, app/synth): rows validated and written
+    # per bulk statement; memory grows with it, round trips shrink.
+    import_chunk_size: int = Field(default=5_000, ge=1, le=20_000)
+
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_placeholders(self) -> Settings:
         if not self.database_url:
