@@ -18,6 +18,8 @@ from app.db.session import Database
 from app.errors import DomainError
 from app.health.router import router as health_router
 from app.logging_setup import configure_logging, request_id_var
+from app.observability.metrics import install_metrics_middleware
+from app.observability.router import router as metrics_router
 from app.patients.router import router as patients_router
 from app.settings import Settings, get_settings
 from app.ui.errors import domain_error_response
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return domain_error_response(request, error)
 
     install_ui(app)
+    install_metrics_middleware(app)
 
     app.include_router(health_router)
     app.include_router(patients_router)
@@ -88,6 +91,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(auth_router)
     app.include_router(auth_pages)
     app.include_router(ui_pages)
+    app.include_router(metrics_router)
     return app
 
 

@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     # per bulk statement; memory grows with it, round trips shrink.
     import_chunk_size: int = Field(default=5_000, ge=1, le=20_000)
 
+    # Hardening and operations (see app/observability, app/worker.py): `/metrics` accepts
+    # this bearer token (or an admin session); the worker runs the daily jobs at these local
+    # times and polls the SMS outbox every `worker_poll_seconds`.
+    metrics_token: SecretStr = SecretStr("")
+    worker_queue_build_time: str = Field(default="07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    worker_reminder_time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    worker_poll_seconds: float = Field(default=5.0, gt=0, le=300)
+
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_placeholders(self) -> Settings:
         if not self.database_url:

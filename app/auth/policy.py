@@ -1,0 +1,119 @@
+"""The declared access policy: who may call each route (path template and method).
+
+Every route of the application must appear here; `tests/test_access_policy.py` enumerates the
+routes of `create_app()` and really calls each one anonymously and as every role, so the
+policy and the `require_role` guards on the routes cannot drift apart.
+
+Levels: `anonymous` (no session needed: sign-in, health, Twilio webhooks, which prove their
+origin with a signature instead), then the roles in rank order. Navigators see only what a
+call needs; analytics, audit and model cards are for managers; user administration and model
+activation for admins. `/metrics` takes a bearer token or an admin session.
+
+Routes of features still landing (analytics) are declared ahead so their merge stays green;
+a declared route that does not exist is harmless, a route that is not declared fails a test.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from app.auth.roles import Role
+
+Access = Literal["anonymous", "navigator", "manager", "admin"]
+
+ANONYMOUS: Access = "anonymous"
+NAVIGATOR: Access = "navigator"
+MANAGER: Access = "manager"
+ADMIN: Access = "admin"
+
+# (method, path template) -> lowest level that may call it.
+ROUTE_POLICY: dict[tuple[str, str], Access] = {
+    # Service and documentation
+    ("GET", "/health"): ANONYMOUS,
+    ("GET", "/openapi.json"): ANONYMOUS,
+    ("GET", "/docs"): ANONYMOUS,
+    ("GET", "/docs/oauth2-redirect"): ANONYMOUS,
+    ("GET", "/redoc"): ANONYMOUS,
+    ("GET", "/metrics"): ADMIN,
+    # Signing in and out (the sign-in form is CSRF-bound to its own cookie; signing out
+    # needs the session's CSRF token but no role)
+    ("GET", "/"): NAVIGATOR,
+    ("GET", "/sign-in"): ANONYMOUS,
+    ("POST", "/sign-in"): ANONYMOUS,
+    ("POST", "/sign-out"): ANONYMOUS,
+    ("POST", "/api/auth/session"): ANONYMOUS,
+    ("DELETE", "/api/auth/session"): NAVIGATOR,
+    ("GET", "/api/auth/me"): NAVIGATOR,
+    # Audit log: managers
+    ("GET", "/audit"): MANAGER,
+    ("GET", "/api/audit"): MANAGER,
+    # User administration: admins
+    ("GET", "/admin/users"): ADMIN,
+    ("GET", "/admin/users/new"): ADMIN,
+    ("POST", "/admin/users"): ADMIN,
+    ("POST", "/admin/users/{user_id}/role"): ADMIN,
+    ("POST", "/admin/users/{user_id}/deactivate"): ADMIN,
+    ("POST", "/admin/users/{user_id}/activate"): ADMIN,
+    ("POST", "/admin/users/{user_id}/unlock"): ADMIN,
+    # Read APIs a call needs
+    ("GET", "/api/patients"): NAVIGATOR,
+    ("GET", "/api/patients/{patient_id}"): NAVIGATOR,
+    ("GET", "/api/appointments"): NAVIGATOR,
+    ("GET", "/api/appointments/{appointment_id}"): NAVIGATOR,
+    # Calls: navigators work the queue; managers see the overview, build queues, edit scripts
+    ("GET", "/api/calls/queue"): NAVIGATOR,
+    ("POST", "/api/calls/next"): NAVIGATOR,
+    ("GET", "/api/calls/overview"): MANAGER,
+    ("POST", "/api/calls/queue/build"): MANAGER,
+    ("GET", "/api/calls/documents"): NAVIGATOR,
+    ("GET", "/api/calls/documents/{slug}"): NAVIGATOR,
+    ("POST", "/api/calls/documents/{slug}"): MANAGER,
+    ("GET", "/api/calls/patients/{patient_id}"): NAVIGATOR,
+    ("GET", "/api/calls/{call_id}"): NAVIGATOR,
+    ("GET", "/api/calls/{call_id}/history"): NAVIGATOR,
+    ("POST", "/api/calls/{call_id}/attempts"): NAVIGATOR,
+    ("POST", "/api/calls/{call_id}/outcomes"): NAVIGATOR,
+    ("POST", "/api/calls/{call_id}/complete"): NAVIGATOR,
+    # SMS: navigators read a patient's messages; managers see stats and edit templates
+    ("GET", "/api/sms/patients/{patient_id}/messages"): NAVIGATOR,
+    ("GET", "/api/sms/appointments/{appointment_id}/messages"): NAVIGATOR,
+    ("GET", "/api/sms/stats"): MANAGER,
+    ("GET", "/api/sms/templates"): MANAGER,
+    ("POST", "/api/sms/templates/{kind}/{language}/preview"): MANAGER,
+    ("PUT", "/api/sms/templates/{kind}/{language}"): MANAGER,
+    ("GET", "/sms"): MANAGER,
+    ("GET", "/sms/templates/{kind}/{language}"): MANAGER,
+    ("POST", "/sms/templates/{kind}/{language}"): MANAGER,
+    # Twilio webhooks: anonymous, authenticated by the X-Twilio-Signature HMAC
+    ("POST", "/webhooks/twilio/status"): ANONYMOUS,
+    ("POST", "/webhooks/twilio/inbound"): ANONYMOUS,
+    # Risk model registry: managers read, admins activate
+    ("GET", "/api/risk/models"): MANAGER,
+    ("GET", "/api/risk/models/active"): MANAGER,
+    ("POST", "/api/risk/models/{version}/activate"): ADMIN,
+    # Analytics: managers
+    ("GET", "/analytics"): MANAGER,
+    ("GET", "/analytics/board-pack"): MANAGER,
+    ("GET", "/analytics/csv/{slug}"): MANAGER,
+    ("GET", "/analytics/assets/analytics.css"): ANONYMOUS,
+    ("GET", "/api/analytics/dashboard"): MANAGER,
+    ("GET", "/api/analytics/dna-rates"): MANAGER,
+    ("GET", "/api/analytics/impact"): MANAGER,
+    ("GET", "/api/analytics/outcomes"): MANAGER,
+    ("GET", "/api/analytics/reach"): MANAGER,
+    ("GET", "/api/analytics/data-quality"): MANAGER,
+    ("GET", "/api/analytics/tables/{slug}"): MANAGER,
+    ("GET", "/api/analytics/csv/{slug}"): MANAGER,
+}
+
+ROLE_OF_LEVEL: dict[Access, Role | None] = {
+    ANONYMOUS: None,
+    NAVIGATOR: Role.NAVIGATOR,
+    MANAGER: Role.MANAGER,
+    ADMIN: Role.ADMIN,
+}
+
+
+def required_role(method: str, path: str) -> Role | None:
+    """The lowest role for a route (None: anonymous). KeyError for an undeclared route."""
+    return ROLE_OF_LEVEL[ROUTE_POLICY[(method.upper(), path)]]

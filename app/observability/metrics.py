@@ -1,0 +1,174 @@
+"""Prometheus metrics: request counts and latency per route template, and service gauges.
+
+Request metrics are counted by a middleware in each process. With several uvicorn workers
+set `PROMETHEUS_MULTIPROC_DIR` to an empty writable directory shared by the workers (the
+Docker image does): counters and histograms are then written to files there and `/metrics`
+sums every worker. Without it each worker reports only its own requests.
+
+Gauges (call queue sizes, outbox backlog, messages by state, model version in use) are read
+from the database when `/metrics` is scraped, so every worker reports the same figures. A
+table that does not exist yet (a feature not migrated) is skipped, never an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.db.session import Database
+
+logger = logging.getLogger("navigator.metrics")
+
+REQUESTS = Counter(
+    "navigator_http_requests_total",
+    "HTTP requests answered, by method, route template and status code.",
+    ["method", "route", "status"],
+)
+LATENCY = Histogram(
+    "navigator_http_request_duration_seconds",
+    "Time to answer an HTTP request, by method and route template.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+
+def route_template(request: Request) -> str:
+    """The matched route's template (never the concrete path: it can carry identifiers)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+def install_metrics_middleware(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = route_template(request)
+            REQUESTS.labels(request.method, route, str(status)).inc()
+            LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+
+
+def _rows(database: Database, sql: str, **params: Any) -> list[Any] | None:
+    """Rows of a read-only query, or None when its table is missing or the database is down."""
+    try:
+        with database.engine.connect() as connection:
+            return list(connection.execute(text(sql), params))
+    except SQLAlchemyError:
+        return None
+
+
+class ServiceCollector(Collector):
+    """Gauges read from the database at scrape time."""
+
+    def __init__(self, database: Database, timezone: str) -> None:
+        self.database = database
+        self.timezone = timezone
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("navigator_database_up", "1 when the database answered this scrape.")
+        up.add_metric([], 1.0 if _rows(self.database, "SELECT 1") is not None else 0.0)
+        yield up
+        yield from self._calls()
+        yield from self._messages()
+        yield from self._model()
+
+    def _calls(self) -> Iterable[Metric]:
+        today = datetime.now(ZoneInfo(self.timezone)).date()
+        rows = _rows(
+            self.database,
+            "SELECT status, count(*) FROM calls WHERE queue_date = :today GROUP BY status",
+            today=today,
+        )
+        if rows is None:
+            return
+        family = GaugeMetricFamily(
+            "navigator_call_queue_size",
+            "Calls in today's queue (local date), by status.",
+            labels=["status"],
+        )
+        for status, count in rows:
+            family.add_metric([str(status)], float(count))
+        yield family
+
+    def _messages(self) -> Iterable[Metric]:
+        rows = _rows(self.database, "SELECT state, count(*) FROM sms_messages GROUP BY state")
+        if rows is None:
+            return
+        by_state = GaugeMetricFamily(
+            "navigator_sms_messages", "SMS messages in the outbox, by state.", labels=["state"]
+        )
+        backlog = 0.0
+        for state, count in rows:
+            by_state.add_metric([str(state)], float(count))
+            if state in {"pending", "claimed"}:
+                backlog += float(count)
+        yield by_state
+        yield GaugeMetricFamily(
+            "navigator_sms_outbox_backlog", "SMS messages not yet handed to the provider.", backlog
+        )
+        delivery = _rows(
+            self.database,
+            "SELECT delivery_status, count(*) FROM sms_messages "
+            "WHERE delivery_status IS NOT NULL GROUP BY delivery_status",
+        )
+        if delivery is not None:
+            family = GaugeMetricFamily(
+                "navigator_sms_messages_by_delivery_status",
+                "SMS messages by the provider's latest delivery status.",
+                labels=["status"],
+            )
+            for status, count in delivery:
+                family.add_metric([str(status)], float(count))
+            yield family
+
+    def _model(self) -> Iterable[Metric]:
+        rows = _rows(self.database, "SELECT version FROM risk_models WHERE active")
+        if rows is None:
+            return
+        family = GaugeMetricFamily(
+            "navigator_risk_model_active",
+            "1 for the risk model version in use.",
+            labels=["version"],
+        )
+        for (version,) in rows:
+            family.add_metric([str(version)], 1.0)
+        yield family
+
+
+def render_metrics(database: Database, timezone: str) -> Response:
+    registry = CollectorRegistry()
+    multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if multiproc_dir:
+        multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
+    else:
+        registry.register(REQUESTS)
+        registry.register(LATENCY)
+    registry.register(ServiceCollector(database, timezone))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

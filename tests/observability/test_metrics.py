@@ -1,0 +1,92 @@
+"""`/metrics`: Prometheus text, protected by a bearer token or an admin session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
+from sqlalchemy.orm import Session
+
+from app.auth.roles import Role
+from app.db.session import Database
+from app.main import create_app
+from app.risk.tables import RiskModel
+from app.settings import Settings
+from tests.auth.helpers import create_user, sign_in
+
+TOKEN = "metrics-token-for-tests-0123456789"
+
+
+@pytest.fixture
+def client(settings: Settings, database: Database) -> Iterator[TestClient]:
+    with TestClient(
+        create_app(settings.model_copy(update={"metrics_token": SecretStr(TOKEN)}), database)
+    ) as client:
+        yield client
+
+
+def scrape(client: TestClient) -> dict[str, list[tuple[dict[str, str], float]]]:
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return samples
+
+
+def test_metrics_need_the_token_or_an_admin(client: TestClient, session: Session) -> None:
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    create_user(session, role=Role.MANAGER, username="metrics-manager")
+    create_user(session, role=Role.ADMIN, username="metrics-admin")
+    session.commit()
+    sign_in(client, "metrics-manager")
+    assert client.get("/metrics").status_code == 403
+    sign_in(client, "metrics-admin")
+    assert client.get("/metrics").status_code == 200
+
+
+def test_requests_are_counted_by_route_template_never_the_concrete_path(
+    client: TestClient, session: Session
+) -> None:
+    create_user(session, username="metrics-nav")
+    session.commit()
+    sign_in(client, "metrics-nav")
+    assert client.get("/api/patients/424242").status_code == 404
+
+    samples = scrape(client)
+
+    counted = [
+        labels
+        for labels, value in samples["navigator_http_requests_total"]
+        if value >= 1 and labels["route"] == "/api/patients/{patient_id}"
+    ]
+    assert {"method": "GET", "route": "/api/patients/{patient_id}", "status": "404"} in counted
+    assert not any(
+        "424242" in labels["route"] for labels, _ in samples["navigator_http_requests_total"]
+    )
+    assert any(
+        labels["route"] == "/api/patients/{patient_id}"
+        for labels, _ in samples["navigator_http_request_duration_seconds_bucket"]
+    )
+
+
+def test_the_model_version_in_use_and_the_database_are_reported(
+    client: TestClient, session: Session
+) -> None:
+    session.add(
+        RiskModel(
+            version="v-test-1", artefact_path="x", artefact_sha256="0" * 64, card={}, active=True
+        )
+    )
+    session.commit()
+
+    samples = scrape(client)
+
+    assert ({"version": "v-test-1"}, 1.0) in samples["navigator_risk_model_active"]
+    assert samples["navigator_database_up"] == [({}, 1.0)]
