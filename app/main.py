@@ -20,6 +20,7 @@ from app.health.router import router as health_router
 from app.logging_setup import configure_logging, request_id_var
 from app.observability.metrics import install_metrics_middleware
 from app.observability.router import router as metrics_router
+from app.openapi import install_openapi
 from app.patients.router import router as patients_router
 from app.settings import Settings, get_settings
 from app.ui.errors import domain_error_response
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(auth_pages)
     app.include_router(ui_pages)
     app.include_router(metrics_router)
+    install_openapi(app)
     return app
 
 

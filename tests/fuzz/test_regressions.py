@@ -1,0 +1,53 @@
+"""Plain regression tests for what the schemathesis fuzzing found.
+
+1-3. A missing patient or appointment answered 404 and a wrong sign-in 401, but the schema
+documented only 200 and 422, so clients could not rely on the error body. Every operation
+now documents its error answers (`app/openapi.py`).
+"""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from tests.auth.helpers import create_user, sign_in
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/patients/{patient_id}", "/api/appointments/{appointment_id}"]
+)
+def test_a_missing_record_answers_a_documented_404(
+    app_client: TestClient, session: Session, path: str
+) -> None:
+    create_user(session, username="regress-404")
+    session.commit()
+    sign_in(app_client, "regress-404")
+
+    response = app_client.get(path.split("{")[0] + "73")
+    documented = app_client.get("/openapi.json").json()["paths"][path]["get"]["responses"]
+
+    assert response.status_code == 404
+    assert "404" in documented
+    assert response.json()["detail"]
+
+
+def test_a_wrong_sign_in_answers_a_documented_401(app_client: TestClient) -> None:
+    response = app_client.post("/api/auth/session", json={"username": "0", "password": "x"})
+    documented = app_client.get("/openapi.json").json()["paths"]["/api/auth/session"]["post"]
+
+    assert response.status_code == 401
+    assert {"401", "429"} <= set(documented["responses"])
+    assert response.json() == {
+        "detail": "Enter a correct username and password",
+        "code": "sign_in_failed",
+    }
+
+
+def test_guarded_operations_document_401_and_403_and_anonymous_ones_do_not(
+    app_client: TestClient,
+) -> None:
+    paths = app_client.get("/openapi.json").json()["paths"]
+
+    assert {"401", "403"} <= set(paths["/api/patients"]["get"]["responses"])
+    assert "403" not in paths["/health"]["get"]["responses"]
