@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from app import __version__
+from app import __version__, worker
 from app.auth import cli as auth_cli
 from app.console import JsonFlag, emit, handles_domain_errors
 from app.db import migrate
@@ -81,6 +81,7 @@ def demo(
 auth_cli.register(app)
 imports_cli.register(app)
 synth_cli.register(app)
+worker.register(app)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from app import __version__
 from app.appointments.router import router as appointments_router
 from app.auth.pages import router as auth_pages
 from app.auth.router import router as auth_router
+from app.db.errors import install_database_error_handlers
 from app.db.session import Database
 from app.errors import DomainError
 from app.health.router import router as health_router
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(ui_pages)
     app.include_router(metrics_router)
     install_openapi(app)
+    install_database_error_handlers(app)
     return app
 
 

@@ -15,6 +15,7 @@ from app.auth.audit import record_audit
 from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
+from app.db.errors import RecordId
 from app.db.session import get_session
 from app.errors import NotFoundError
 from app.pagination import Page, PageParams, page_params
@@ -62,7 +63,7 @@ def list_appointments(
 
 @router.get("/{appointment_id}", response_model=AppointmentDetail)
 def read_appointment(
-    appointment_id: int,
+    appointment_id: RecordId,
     session: Annotated[Session, Depends(get_session)],
     user: Annotated[User, Depends(require_role(Role.NAVIGATOR))],
 ) -> AppointmentDetail:

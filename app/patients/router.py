@@ -11,6 +11,7 @@ from app.auth.audit import record_audit
 from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
+from app.db.errors import RecordId
 from app.db.session import get_session
 from app.errors import NotFoundError
 from app.pagination import Page, PageParams, page_params
@@ -43,7 +44,7 @@ def list_patients(
 
 @router.get("/{patient_id}", response_model=PatientOut)
 def read_patient(
-    patient_id: int,
+    patient_id: RecordId,
     session: Annotated[Session, Depends(get_session)],
     user: Annotated[User, Depends(require_role(Role.NAVIGATOR))],
 ) -> PatientOut:

@@ -51,3 +51,31 @@ def test_guarded_operations_document_401_and_403_and_anonymous_ones_do_not(
 
     assert {"401", "403"} <= set(paths["/api/patients"]["get"]["responses"])
     assert "403" not in paths["/health"]["get"]["responses"]
+
+
+@pytest.mark.parametrize("path", ["/api/patients/2147483648", "/api/appointments/2147483648"])
+def test_an_id_beyond_the_integer_column_is_refused_not_a_server_error(
+    app_client: TestClient, session: Session, path: str
+) -> None:
+    # 4. Found on PostgreSQL: an id of 2**31 overflowed the integer column and answered 500.
+    create_user(session, username="regress-overflow")
+    session.commit()
+    sign_in(app_client, "regress-overflow")
+
+    assert app_client.get(path).status_code == 422
+
+
+def test_a_query_value_the_database_cannot_hold_is_a_client_error(
+    app_client: TestClient, session: Session
+) -> None:
+    # 5. The same overflow through a query parameter (the audit log's patient filter).
+    from app.auth.roles import Role
+
+    create_user(session, role=Role.MANAGER, username="regress-audit")
+    session.commit()
+    sign_in(app_client, "regress-audit")
+
+    response = app_client.get("/api/audit", params={"patient_id": 2**31})
+
+    assert response.status_code in {200, 422}
+    assert response.status_code != 500

@@ -1,0 +1,149 @@
+"""The worker: daily jobs once per local day at their time, retried after a failure, and
+serialised across workers by a PostgreSQL advisory lock; the dispatcher every tick."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime
+from datetime import time as clock_time
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from app.cli import app as cli_app
+from app.db.session import Database
+from app.settings import Settings
+from app.worker import DailyJob, Worker, advisory_key, job_lock
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def recording_job(name: str, at: clock_time, runs: list[tuple[str, date]]) -> DailyJob:
+    def run(_database: Database, _settings: Settings, day: date) -> dict[str, Any]:
+        runs.append((name, day))
+        return {"count": 1}
+
+    return DailyJob(name, at, run)
+
+
+def test_a_daily_job_runs_once_a_day_at_or_after_its_local_time(
+    database: Database, settings: Settings
+) -> None:
+    runs: list[tuple[str, date]] = []
+    # 06:59 in London in November (GMT) is 06:59 UTC.
+    clock = Clock(datetime(2026, 11, 25, 6, 59, tzinfo=UTC))
+    worker = Worker(
+        database, settings, [recording_job("build", clock_time(7, 0), runs)], clock=clock
+    )
+
+    assert worker.tick().ran == []
+    clock.now = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+    assert worker.tick().ran == ["build"]
+    clock.now = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+    assert worker.tick().ran == []
+    clock.now = datetime(2026, 11, 26, 7, 30, tzinfo=UTC)
+    assert worker.tick().ran == ["build"]
+
+    assert runs == [("build", date(2026, 11, 25)), ("build", date(2026, 11, 26))]
+
+
+def test_local_time_follows_british_summer_time(database: Database, settings: Settings) -> None:
+    runs: list[tuple[str, date]] = []
+    # 06:30 UTC on 1 July is 07:30 in London (BST).
+    clock = Clock(datetime(2026, 7, 1, 5, 59, tzinfo=UTC))
+    worker = Worker(
+        database, settings, [recording_job("build", clock_time(7, 0), runs)], clock=clock
+    )
+
+    assert worker.tick().ran == []
+    clock.now = datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
+    assert worker.tick().ran == ["build"]
+
+
+def test_a_failed_job_is_retried_on_the_next_tick_and_dispatch_still_runs(
+    database: Database, settings: Settings
+) -> None:
+    attempts: list[int] = []
+
+    def flaky(_database: Database, _settings: Settings, _day: date) -> dict[str, Any]:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("database went away")
+        return {}
+
+    sent = iter([2, 0])
+    worker = Worker(
+        database,
+        settings,
+        [DailyJob("flaky", clock_time(0, 0), flaky)],
+        dispatch=lambda: next(sent),
+        clock=Clock(datetime(2026, 11, 25, 9, 0, tzinfo=UTC)),
+    )
+
+    first = worker.tick()
+    second = worker.tick()
+
+    assert (first.failed, first.dispatched) == (["flaky"], 2)
+    assert (second.ran, second.dispatched) == (["flaky"], 0)
+    assert worker.tick().ran == []
+
+
+def test_advisory_keys_are_stable_and_distinct() -> None:
+    assert advisory_key("queue_build") == advisory_key("queue_build")
+    assert advisory_key("queue_build") != advisory_key("sms_schedule")
+    assert -(2**63) <= advisory_key("queue_build") < 2**63
+
+
+@pytest.mark.postgres_only
+def test_two_workers_never_run_the_same_job_at_once(database: Database) -> None:
+    if database.settings.is_sqlite:
+        pytest.skip("advisory locks are PostgreSQL's")
+    key = advisory_key("queue_build")
+    held = threading.Event()
+    release = threading.Event()
+
+    def first_worker() -> None:
+        with job_lock(database, "queue_build"):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=first_worker)
+    thread.start()
+    try:
+        assert held.wait(10)
+        with database.engine.connect() as other:
+            taken = other.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+            assert taken is False
+    finally:
+        release.set()
+        thread.join(10)
+    with database.engine.connect() as other:
+        assert other.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+
+def test_navigator_worker_once_runs_what_is_due(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NAVIGATOR_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("NAVIGATOR_SMS_PROVIDER", "fake")
+    monkeypatch.setenv("NAVIGATOR_WORKER_QUEUE_BUILD_TIME", "23:59")
+    monkeypatch.setenv("NAVIGATOR_WORKER_REMINDER_TIME", "23:59")
+    from app.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli_app, ["worker", "--once", "--json"])
+    finally:
+        get_settings.cache_clear()
+
+    assert result.exit_code == 0, result.output
+    assert '"failed": []' in result.output
