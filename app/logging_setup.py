@@ -16,9 +16,15 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
+QUIET_LIBRARIES = ("httpx", "httpcore", "twilio", "twilio.http_client", "sqlalchemy.engine")
+
+
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get() or "-"
+        # A line logged with an explicit request id (the request log, written after the
+        # context has been reset) keeps it.
+        if not getattr(record, "request_id", None):
+            record.request_id = request_id_var.get() or "-"
         return True
 
 
@@ -50,3 +56,7 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     root.setLevel(level)
     # Access logs print query strings; the service's own middleware logs method, route, status.
     logging.getLogger("uvicorn.access").disabled = True
+    # Libraries that log whole URLs, request bodies or SQL parameters at INFO/DEBUG (Twilio's
+    # client logs the To number and Body of every message) stay at WARNING whatever the level.
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -22,6 +22,8 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 def create_db_engine(database_url: str, **kwargs: Any) -> Engine:
     url = make_url(database_url)
+    # Statement parameters hold patient data: keep them out of error messages and tracebacks.
+    kwargs.setdefault("hide_parameters", True)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             from pathlib import Path
