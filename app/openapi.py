@@ -1,9 +1,10 @@
 """The OpenAPI document with the error answers every operation can really give.
 
-FastAPI documents only 200 and 422. Domain errors (`app.errors`) answer 400, 404 and 409 with
-`{"detail", "code", "errors"?}` from any operation; guarded operations (per
-`app.auth.policy`) also answer 401 and 403; signing in answers 401 and 429. Documenting them
-lets clients and the schemathesis fuzz tests hold the API to its schema.
+FastAPI documents only 200 and 422. Domain errors (`app.errors`) answer 400, 404 and 409,
+and an unreachable database 503, with `{"detail", "code", "errors"?}` from any operation;
+guarded operations (per `app.auth.policy`) also answer 401 and 403; signing in answers 401
+and 429. Documenting them lets clients and the schemathesis fuzz tests hold the API to its
+schema.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ DESCRIPTIONS = {
     "404": "Not found",
     "409": "Conflicts with the current state",
     "429": "Too many attempts; wait and try again",
+    "503": "The database is briefly unreachable; retry after the Retry-After seconds",
 }
-EVERY_OPERATION = ("400", "404", "409")
+EVERY_OPERATION = ("400", "404", "409", "503")
 GUARDED = ("401", "403")
 SIGN_IN = ("401", "429")
 

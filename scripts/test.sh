@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/lint.sh
 
 PG_URL=${NAVIGATOR_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
-PYTEST=(.venv/bin/python -m pytest -n "${NAVIGATOR_TEST_WORKERS:-2}" "$@")
+PYTEST=(.venv/bin/python -m pytest -n "${NAVIGATOR_TEST_WORKERS:-2}" -m "not faults" "$@")
 
 echo "== tests on SQLite"
 NAVIGATOR_TEST_DATABASE_URL="sqlite://" "${PYTEST[@]}"
@@ -26,6 +26,10 @@ PY
 then
   echo "== tests on PostgreSQL"
   NAVIGATOR_TEST_DATABASE_URL="$PG_URL" "${PYTEST[@]}"
+  # Fault tests restart the shared PostgreSQL: serially, after everything else, and each
+  # waits for pg_isready before it ends.
+  echo "== fault tests on PostgreSQL (restarts the server)"
+  NAVIGATOR_TEST_DATABASE_URL="$PG_URL" .venv/bin/python -m pytest -m faults -p no:xdist "$@"
 elif [ "${CI:-}" = "true" ]; then
   echo "PostgreSQL is required under CI" >&2
   exit 1
