@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import iter_route_contexts
 
 from app.auth.dependencies import current_user
 from app.auth.roles import Role
@@ -21,9 +21,10 @@ ROLE_HOME = {Role.NAVIGATOR: "/queue"}
 
 
 def _has_page(request: Request, path: str) -> bool:
+    # Included routers appear in `app.routes` as one entry each; look inside them.
     return any(
-        isinstance(route, APIRoute) and route.path == path and "GET" in (route.methods or set())
-        for route in request.app.routes
+        context.path == path and "GET" in (getattr(context, "methods", None) or set())
+        for context in iter_route_contexts(request.app.routes)
     )
 
 
