@@ -10,14 +10,20 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.session import Database
 from app.main import create_app
 from app.settings import Settings
+from app.worker import DailyJob, Worker
 from tests.auth.helpers import create_user, sign_in
 from tests.factories import create_appointment
 from tests.faults.postgres import require_local_postgres, restart_postgres
@@ -63,3 +69,125 @@ def test_the_web_service_answers_503_during_a_restart_and_recovers_by_itself(
     assert me.status_code == 200  # the server-side session survived the restart
     assert statuses[200] > 0
     assert set(statuses) <= {200, 503}, statuses  # never a 500 during the outage
+
+
+def _moving_clock(start: datetime) -> Callable[[], datetime]:
+    """Real time, shifted to start at `start` (daytime in London: outside quiet hours)."""
+    origin = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - origin)
+
+
+def test_the_sms_dispatcher_sends_everything_exactly_once_through_a_restart(
+    database: Database, settings: Settings
+) -> None:
+    from app.sms.dispatcher import Dispatcher
+    from app.sms.providers import FakeSender
+    from app.sms.tables import SmsMessage
+
+    from tests.sms.helpers import DAYTIME, create_message
+
+    require_local_postgres(settings.database_url)
+    count = 60
+    with database.unit_of_work() as session:
+        ids = [
+            create_message(
+                session, to_number=f"+4477009002{index:02d}", body=f"Reminder {index}"
+            ).id
+            for index in range(count)
+        ]
+    clock = _moving_clock(DAYTIME)
+    # Slow enough that the restart lands mid-run; short leases so a batch cut off by the
+    # restart is reconciled quickly.
+    paced = settings.model_copy(
+        update={"sms_send_rate_per_second": 15.0, "sms_lease_seconds": 2.0, "sms_batch_size": 10}
+    )
+    sender = FakeSender(clock=clock)
+    dispatcher = Dispatcher(database, paced, sender, worker_id="restart", clock=clock)
+    worker = Worker(database, paced, jobs=[], dispatch=lambda: dispatcher.run_once().submitted)
+    stop = threading.Event()
+
+    def keep_dispatching() -> None:
+        while not stop.is_set():
+            worker.tick()
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=keep_dispatching)
+    thread.start()
+    try:
+        time.sleep(1.0)
+        sent_before_restart = len(sender.sent)
+        restart_postgres()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with database.unit_of_work() as session:
+                submitted = session.scalar(
+                    select(func.count())
+                    .select_from(SmsMessage)
+                    .where(SmsMessage.id.in_(ids), SmsMessage.state == "submitted")
+                )
+            if submitted == count:
+                break
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        thread.join(30)
+
+    assert 0 < sent_before_restart < count  # the restart really hit a dispatcher at work
+    assert submitted == count
+    per_number = Counter(record.message.to for record in sender.sent)
+    assert len(per_number) == count
+    assert set(per_number.values()) == {1}, per_number
+
+
+def test_the_queue_build_cut_off_by_a_restart_is_retried_and_builds_once(
+    database: Database, settings: Settings
+) -> None:
+    from app.calls import documents
+    from app.calls.queue import build_queue
+    from app.calls.tables import CallAssignment
+
+    from tests.calls.helpers import MORNING, QUEUE_DAY, calls_settings, create_eligible_appointment
+
+    require_local_postgres(settings.database_url)
+    with database.unit_of_work() as session:
+        for _ in range(40):
+            create_eligible_appointment(session)
+    started, restarted = threading.Event(), threading.Event()
+    runs: list[str] = []
+
+    def morning_build(db: Database, job_settings: Settings, day: date) -> dict[str, Any]:
+        with db.unit_of_work() as session:
+            documents.ensure_default_documents(session)
+            result = build_queue(session, job_settings, day, now=MORNING)
+            if not runs:
+                runs.append("cut off")
+                started.set()
+                restarted.wait(60)  # PostgreSQL restarts here, before the commit
+        runs.append("built")
+        return result.as_dict()
+
+    worker = Worker(
+        database,
+        calls_settings(settings),
+        [DailyJob("queue_build", clock_time(7, 0), morning_build)],
+        clock=lambda: MORNING,
+    )
+    first: list[Any] = []
+    thread = threading.Thread(target=lambda: first.append(worker.tick()))
+    thread.start()
+    assert started.wait(30)
+    restart_postgres()
+    restarted.set()
+    thread.join(60)
+
+    assert first[0].failed == ["queue_build"]
+    second = worker.tick()
+    assert second.ran == ["queue_build"]
+    assert worker.tick().ran == []  # once a day
+    with database.unit_of_work() as session:
+        assignments = session.scalar(select(func.count()).select_from(CallAssignment))
+        distinct = session.scalar(select(func.count(func.distinct(CallAssignment.appointment_id))))
+        assert assignments == distinct == 40
+        # Running the build again (another worker, a manual run) adds nothing.
+        again = build_queue(session, calls_settings(settings), QUEUE_DAY, now=MORNING)
+    assert again.newly_eligible == 0
