@@ -83,6 +83,9 @@ class Settings(BaseSettings):
                 problems.append(
                     "NAVIGATOR_TWILIO_AUTH_TOKEN must be set when the provider is twilio"
                 )
+            metrics_token = self.metrics_token.get_secret_value()
+            if metrics_token and (metrics_token in PLACEHOLDER_SECRETS or len(metrics_token) < 32):
+                problems.append("NAVIGATOR_METRICS_TOKEN, when set, must be at least 32 characters")
             if self.database_url.startswith("sqlite"):
                 problems.append("NAVIGATOR_DATABASE_URL must point at PostgreSQL in production")
             if problems:

@@ -150,6 +150,7 @@ def test_production_starts_with_real_secrets_and_postgresql() -> None:
         ({"secret_key": "short-but-not-placeholder"}, "at least 32"),
         ({"sms_provider": "twilio"}, "NAVIGATOR_TWILIO_AUTH_TOKEN"),
         ({"database_url": "sqlite:///var/navigator.sqlite3"}, "PostgreSQL"),
+        ({"metrics_token": "short"}, "NAVIGATOR_METRICS_TOKEN"),
     ],
 )
 def test_production_refuses_to_start_without_real_secrets(

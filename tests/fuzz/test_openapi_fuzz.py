@@ -11,6 +11,7 @@ plugin does not run under this pytest version).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -71,7 +72,11 @@ def test_every_schema_operation_is_fuzzed() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
 def test_the_api_never_fails_and_answers_as_documented(
-    fuzz_app: FastAPI, fuzz_headers: dict[str, str], method: str, path: str
+    fuzz_app: FastAPI,
+    fuzz_headers: dict[str, str],
+    method: str,
+    path: str,
+    record_property: Callable[[str, object], None],
 ) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", fuzz_app)
     operation = schema[path][method]
@@ -90,4 +95,5 @@ def test_the_api_never_fails_and_answers_as_documented(
         case.call_and_validate(headers=fuzz_headers)
 
     run()
+    record_property("examples", len(examples))  # summed into the README's figures
     assert examples
