@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from app import __version__
 from app.appointments.router import router as appointments_router
+from app.calls.router import router as calls_router
 from app.db.session import Database
 from app.errors import DomainError
 from app.health.router import router as health_router
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(health_router)
     app.include_router(patients_router)
     app.include_router(appointments_router)
+    app.include_router(calls_router)
     return app
 
 

@@ -1,0 +1,159 @@
+"""JSON API for navigator call queues, calls, outcomes and scripts. Thin: services do the work."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from sqlalchemy.orm import Session
+
+from app.calls import documents, service
+from app.calls.queue import build_queue
+from app.calls.schemas import (
+    AttemptIn,
+    CallDetail,
+    CallHistory,
+    CallSummary,
+    DocumentIn,
+    DocumentOut,
+    OutcomeOut,
+    OutcomesIn,
+    Overview,
+    QueueView,
+)
+from app.db.session import get_session
+from app.settings import Settings
+
+router = APIRouter(prefix="/api/calls", tags=["calls"])
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_settings_of_app(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_of_app)]
+
+
+def current_user_id(x_navigator_user: Annotated[int, Header()]) -> int:
+    """TEMPORARY until app.auth lands: the acting user's id. Replaced by require_role."""
+    return x_navigator_user
+
+
+NavigatorDep = Annotated[int, Depends(current_user_id)]
+ManagerDep = Annotated[int, Depends(current_user_id)]
+
+
+@router.get("/queue", response_model=QueueView)
+def my_queue(
+    session: SessionDep,
+    settings: SettingsDep,
+    user_id: NavigatorDep,
+    queue_date: Annotated[date | None, Query(alias="date")] = None,
+) -> QueueView:
+    return service.my_queue(session, settings, user_id=user_id, queue_date=queue_date)
+
+
+@router.post("/next", response_model=CallSummary | None)
+def take_next(
+    session: SessionDep, settings: SettingsDep, user_id: NavigatorDep
+) -> CallSummary | None:
+    call = service.take_next_call(session, settings, user_id=user_id)
+    return CallSummary.model_validate(call) if call is not None else None
+
+
+@router.get("/overview", response_model=Overview)
+def manager_overview(
+    session: SessionDep,
+    settings: SettingsDep,
+    _manager: ManagerDep,
+    queue_date: Annotated[date | None, Query(alias="date")] = None,
+) -> Overview:
+    day = queue_date or service.local_today(settings, datetime.now(UTC))
+    return service.overview(session, settings, queue_date=day)
+
+
+@router.post("/queue/build")
+def build(
+    session: SessionDep,
+    settings: SettingsDep,
+    _manager: ManagerDep,
+    queue_date: Annotated[date, Query(alias="date")],
+) -> dict[str, object]:
+    documents.ensure_default_documents(session)
+    return build_queue(session, settings, queue_date).as_dict()
+
+
+@router.get("/documents", response_model=list[DocumentOut])
+def list_documents(session: SessionDep, _user: NavigatorDep) -> list[DocumentOut]:
+    documents.ensure_default_documents(session)
+    latest = documents.latest_documents(session)
+    return [DocumentOut.model_validate(latest[slug]) for slug in sorted(latest)]
+
+
+@router.get("/documents/{slug}", response_model=list[DocumentOut])
+def document_versions(slug: str, session: SessionDep, _user: NavigatorDep) -> list[DocumentOut]:
+    return [DocumentOut.model_validate(row) for row in documents.list_versions(session, slug)]
+
+
+@router.post("/documents/{slug}", response_model=DocumentOut, status_code=201)
+def edit_document(
+    slug: str, body: DocumentIn, session: SessionDep, manager_id: ManagerDep
+) -> DocumentOut:
+    document = documents.add_version(
+        session, slug=slug, body=body.body, title=body.title, user_id=manager_id
+    )
+    return DocumentOut.model_validate(document)
+
+
+@router.get("/patients/{patient_id}", response_model=list[CallSummary])
+def calls_of_patient(
+    patient_id: int, session: SessionDep, _user: NavigatorDep
+) -> list[CallSummary]:
+    return service.patient_calls(session, patient_id=patient_id)
+
+
+@router.get("/{call_id}", response_model=CallDetail)
+def call_detail(call_id: int, session: SessionDep, _user: NavigatorDep) -> CallDetail:
+    return service.call_detail(session, call_id=call_id)
+
+
+@router.get("/{call_id}/history", response_model=CallHistory)
+def call_history(call_id: int, session: SessionDep, _user: NavigatorDep) -> CallHistory:
+    return service.call_history(session, call_id=call_id)
+
+
+@router.post("/{call_id}/attempts", response_model=CallSummary)
+def record_attempt(
+    call_id: int, body: AttemptIn, session: SessionDep, settings: SettingsDep, user_id: NavigatorDep
+) -> CallSummary:
+    call = service.record_attempt(
+        session, settings, call_id=call_id, user_id=user_id, result=body.result, phone=body.phone
+    )
+    return CallSummary.model_validate(call)
+
+
+@router.post("/{call_id}/outcomes", response_model=list[OutcomeOut])
+def record_outcomes(
+    call_id: int,
+    body: OutcomesIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    user_id: NavigatorDep,
+) -> list[OutcomeOut]:
+    saved = service.record_outcomes(
+        session, settings, call_id=call_id, user_id=user_id, outcomes=body.outcomes
+    )
+    if body.complete:
+        service.complete_call(session, call_id=call_id, user_id=user_id)
+    return [OutcomeOut.model_validate(outcome) for outcome in saved]
+
+
+@router.post("/{call_id}/complete", response_model=CallSummary)
+def complete(call_id: int, session: SessionDep, user_id: NavigatorDep) -> CallSummary:
+    return CallSummary.model_validate(
+        service.complete_call(session, call_id=call_id, user_id=user_id)
+    )
