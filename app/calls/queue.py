@@ -171,6 +171,7 @@ def build_queue(
 ) -> BuildResult:
     """Assign newly eligible appointments to an arm and queue calls up to the day's capacity."""
     now = now or datetime.now(UTC)
+    session.flush()  # the build reads with set-based queries: pending changes must be visible
     window_start, window_end = call_window(settings, queue_date)
     in_window = and_(
         Appointment.start_at >= window_start,

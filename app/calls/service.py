@@ -123,33 +123,31 @@ def take_next_call(
         return mine
     today = local_today(settings, now)
     lease_until = now + timedelta(minutes=settings.calls_lease_minutes)
-    for _round in range(5):
-        candidates = list(
-            session.scalars(
-                select(Call.id)
-                .where(_takeable(now, today))
-                .order_by(*_take_order())
-                .limit(10)
-                .with_for_update(skip_locked=True)
-            )
+    # Lock one candidate at a time: locking a batch would hide it from other navigators.
+    for _round in range(20):
+        call_id = session.scalar(
+            select(Call.id)
+            .where(_takeable(now, today))
+            .order_by(*_take_order())
+            .limit(1)
+            .with_for_update(skip_locked=True)
         )
-        if not candidates:
+        if call_id is None:
             return None
-        for call_id in candidates:
-            claimed = session.execute(
-                update(Call)
-                .where(Call.id == call_id, _takeable(now, today))
-                .values(
-                    status=CallStatus.IN_PROGRESS,
-                    taken_by=user_id,
-                    taken_at=now,
-                    lease_expires_at=lease_until,
-                )
-                .execution_options(synchronize_session=False)
+        claimed = session.execute(
+            update(Call)
+            .where(Call.id == call_id, _takeable(now, today))
+            .values(
+                status=CallStatus.IN_PROGRESS,
+                taken_by=user_id,
+                taken_at=now,
+                lease_expires_at=lease_until,
             )
-            if claimed.rowcount == 1:  # type: ignore[attr-defined]
-                logger.info("call %s taken by user %s", call_id, user_id)
-                return session.get_one(Call, call_id, populate_existing=True)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            logger.info("call %s taken by user %s", call_id, user_id)
+            return session.get_one(Call, call_id, populate_existing=True)
     return None
 
 
