@@ -35,12 +35,14 @@ class DocumentIn(BaseModel):
 
 
 class CallSummary(BaseModel):
+    """A call as navigators see it. The priority is left out on purpose: it is derived from
+    the raw risk probability, which navigators never see (they see the band and reasons)."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: int
     patient_id: int
     queue_date: date
-    priority: float
     status: str
     attempts: int
     next_attempt_at: datetime | None

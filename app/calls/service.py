@@ -862,13 +862,13 @@ def overview(
     zone = ZoneInfo(settings.timezone)
     day_start = datetime.combine(queue_date, time(0), zone)
     day_end = day_start + timedelta(days=1)
-    outcome_mix: dict[str, int] = dict(
-        session.execute(
-            select(CallOutcome.kind, func.count(CallOutcome.id))
-            .where(CallOutcome.recorded_at >= day_start, CallOutcome.recorded_at < day_end)
-            .group_by(CallOutcome.kind)
-        ).tuples()
-    )
+    outcome_mix: dict[str, int] = {}
+    for kind, count in session.execute(
+        select(CallOutcome.kind, func.count(CallOutcome.id))
+        .where(CallOutcome.recorded_at >= day_start, CallOutcome.recorded_at < day_end)
+        .group_by(CallOutcome.kind)
+    ):
+        outcome_mix[kind] = count
     loads: dict[int, dict[str, int]] = {}
     for user, status, count in session.execute(
         select(func.coalesce(Call.completed_by, Call.taken_by), Call.status, func.count(Call.id))

@@ -244,3 +244,32 @@ def test_rebuilding_adds_new_work_without_duplicating_or_reordering_started_call
     assert len(_assignments(session)) == 4
     assert _assignments(session)[newcomer.id].call_id not in before
     assert build_queue(session, settings, QUEUE_DAY, now=MORNING).newly_eligible == 0
+
+
+def test_the_queue_build_command_prints_one_json_object(
+    session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from app.cli import app
+    from app.settings import get_settings
+
+    create_eligible_appointment(session, risk=0.8)
+    session.commit()
+    monkeypatch.setenv("NAVIGATOR_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("NAVIGATOR_CALLS_HOLDOUT_SHARE", "0")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["queue", "build", "--date", "2026-12-01", "--json"])
+        bad = CliRunner().invoke(app, ["queue", "build", "--date", "1 Dec"])
+    finally:
+        get_settings.cache_clear()
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["queue_date"] == "2026-12-01"
+    assert summary["calls_created"] == 1
+    assert summary["capacity"] == 80
+    assert bad.exit_code != 0
