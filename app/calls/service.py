@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.appointments.tables import Appointment, AppointmentChange, AppointmentContact, Clinic
@@ -79,11 +79,24 @@ LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
 
 
 def _takeable(now: datetime, today: date) -> Any:
-    """A call anyone may take now: queued, a callback that is due, or an expired lease."""
-    return or_(
-        and_(Call.status == CallStatus.READY, Call.queue_date <= today),
-        and_(Call.status == CallStatus.RETRY, Call.next_attempt_at <= now),
-        and_(Call.status == CallStatus.IN_PROGRESS, Call.lease_expires_at < now),
+    """A call anyone may take now: queued, a callback that is due, or an expired lease.
+
+    A call whose appointments have all been cancelled or have passed since it was queued (the
+    patient cancelled by SMS, say) is not offered: there is nothing left to call about.
+    """
+    still_booked = exists().where(
+        CallAssignment.call_id == Call.id,
+        Appointment.id == CallAssignment.appointment_id,
+        Appointment.attendance_code == NOT_YET_KNOWN,
+        Appointment.start_at > now,
+    )
+    return and_(
+        or_(
+            and_(Call.status == CallStatus.READY, Call.queue_date <= today),
+            and_(Call.status == CallStatus.RETRY, Call.next_attempt_at <= now),
+            and_(Call.status == CallStatus.IN_PROGRESS, Call.lease_expires_at < now),
+        ),
+        still_booked,
     )
 
 

@@ -211,3 +211,20 @@ def test_a_wrong_number_flags_the_phone_and_opens_a_data_quality_task(
     assert {task.patient_id for task in tasks} == {with_landline.id, mobile_only.id}
     assert {task.kind for task in tasks} == {TaskKind.DATA_QUALITY}
     assert all("+44" not in task.detail for task in tasks)
+
+
+def test_a_call_whose_appointments_were_all_cancelled_is_not_offered(
+    session: Session, settings: Settings
+) -> None:
+    settings = calls_settings(settings)
+    cancelled_by_sms = create_eligible_appointment(session, risk=0.9)
+    still_booked = create_eligible_appointment(session, risk=0.4)
+    build_queue(session, settings, QUEUE_DAY, now=MORNING)
+    cancelled_by_sms.attendance_code = "2"
+    session.flush()
+
+    call = take_next_call(session, settings, user_id=1, now=MORNING)
+
+    assert call is not None
+    assert call.patient_id == still_booked.patient_id
+    assert take_next_call(session, settings, user_id=2, now=MORNING) is None
