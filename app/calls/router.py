@@ -131,7 +131,12 @@ def record_attempt(
     call_id: int, body: AttemptIn, session: SessionDep, settings: SettingsDep, user_id: NavigatorDep
 ) -> CallSummary:
     call = service.record_attempt(
-        session, settings, call_id=call_id, user_id=user_id, result=body.result, phone=body.phone
+        session,
+        settings,
+        call_id=call_id,
+        user_id=user_id,
+        result=body.result,
+        channel=body.channel,
     )
     return CallSummary.model_validate(call)
 
@@ -147,7 +152,7 @@ def record_outcomes(
     saved = service.record_outcomes(
         session, settings, call_id=call_id, user_id=user_id, outcomes=body.outcomes
     )
-    if body.complete:
+    if body.complete and service.get_call(session, call_id).status == "in_progress":
         service.complete_call(session, call_id=call_id, user_id=user_id)
     return [OutcomeOut.model_validate(outcome) for outcome in saved]
 

@@ -26,7 +26,7 @@ class OutcomesIn(BaseModel):
 
 class AttemptIn(BaseModel):
     result: AttemptResult
-    phone: Literal["mobile", "landline"] = "mobile"
+    channel: Literal["mobile", "landline", "video_relay", "sms", "email"] = "mobile"
 
 
 class DocumentIn(BaseModel):
@@ -57,7 +57,7 @@ class AttemptOut(BaseModel):
 
     number: int
     result: str
-    phone: str
+    channel: str
     attempted_at: datetime
     attempted_by: int
 

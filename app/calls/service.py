@@ -72,6 +72,7 @@ SUPPORT_KINDS = frozenset(
         OutcomeKind.OTHER_ADJUSTMENT,
     }
 )
+PHONE_CHANNELS = frozenset({"mobile", "landline"})
 LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
 
 
@@ -236,23 +237,23 @@ def _write_contacts(session: Session, call: Call, *, reached: bool, now: datetim
         )
 
 
-def _finish_unreachable(session: Session, call: Call, user_id: int, now: datetime) -> None:
+def _finish_unreachable(session: Session, call: Call, user_id: int, now: datetime) -> CallOutcome:
     call.status = CallStatus.UNREACHABLE
     call.completed_by = user_id
     call.completed_at = now
     call.lease_expires_at = None
     call.next_attempt_at = None
-    session.add(
-        CallOutcome(
-            call_id=call.id,
-            appointment_id=None,
-            kind=OutcomeKind.UNREACHABLE,
-            detail={"attempts": call.attempts},
-            recorded_by=user_id,
-            recorded_at=now,
-        )
+    outcome = CallOutcome(
+        call_id=call.id,
+        appointment_id=None,
+        kind=OutcomeKind.UNREACHABLE,
+        detail={"attempts": call.attempts},
+        recorded_by=user_id,
+        recorded_at=now,
     )
+    session.add(outcome)
     _write_contacts(session, call, reached=False, now=now)
+    return outcome
 
 
 def record_attempt(
@@ -262,11 +263,16 @@ def record_attempt(
     call_id: int,
     user_id: int,
     result: AttemptResult,
-    phone: str = "mobile",
+    channel: str = "mobile",
     now: datetime | None = None,
 ) -> Call:
     """Record one dialling attempt; a miss schedules a retry or closes the call unreachable."""
     now = now or datetime.now(UTC)
+    if result == AttemptResult.WRONG_NUMBER and channel not in PHONE_CHANNELS:
+        raise InvalidInputError(
+            "A wrong number is a phone result.",
+            details=[{"field": "channel", "message": "Choose mobile or landline."}],
+        )
     call = _held_call(session, call_id, user_id, now)
     patient = session.get_one(Patient, call.patient_id)
     call.attempts += 1
@@ -275,7 +281,7 @@ def record_attempt(
             call_id=call.id,
             number=call.attempts,
             result=result,
-            phone=phone,
+            channel=channel,
             attempted_at=now,
             attempted_by=user_id,
         )
@@ -285,7 +291,7 @@ def record_attempt(
         session.flush()
         return call
     if result == AttemptResult.WRONG_NUMBER:
-        _flag_wrong_number(session, call, patient, phone)
+        _flag_wrong_number(session, call, patient, channel)
     usable = (patient.mobile_phone and not patient.mobile_phone_invalid) or (
         patient.landline_phone and not patient.landline_phone_invalid
     )
@@ -512,6 +518,10 @@ def record_outcomes(
     errors, appointments, clinics = _validate_outcomes(session, call, outcomes, now)
     if errors:
         raise InvalidInputError("The outcomes were not saved.", details=errors)
+    if outcomes[0].kind == OutcomeKind.UNREACHABLE:  # validated: then it is the only one
+        saved = [_finish_unreachable(session, call, user_id, now)]
+        session.flush()
+        return saved
     saved = []
     for item in outcomes:
         detail: dict[str, Any] = {}
@@ -546,11 +556,7 @@ def record_outcomes(
         )
         session.add(outcome)
         saved.append(outcome)
-    if any(item.kind == OutcomeKind.UNREACHABLE for item in outcomes):
-        saved.clear()
-        _finish_unreachable(session, call, user_id, now)
-    else:
-        call.lease_expires_at = now + timedelta(minutes=settings.calls_lease_minutes)
+    call.lease_expires_at = now + timedelta(minutes=settings.calls_lease_minutes)
     session.flush()
     _after_outcomes(session, call, saved)
     logger.info("call %s: %s outcomes recorded", call.id, len(outcomes))

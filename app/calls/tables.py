@@ -130,7 +130,9 @@ class CallAttempt(Base):
     call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
     result: Mapped[str] = mapped_column(String(16))
-    phone: Mapped[str] = mapped_column(String(8))  # "mobile" or "landline", never the number
+    # How the patient was tried, never the number itself: "mobile" or "landline" (voice), or
+    # "video_relay", "sms" or "email" for a BSL user, who cannot take a voice call.
+    channel: Mapped[str] = mapped_column(String(16))
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     attempted_by: Mapped[int] = mapped_column(Integer)
 

@@ -87,7 +87,7 @@ def upgrade() -> None:
         sa.Column("call_id", sa.Integer(), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("result", sa.String(length=16), nullable=False),
-        sa.Column("phone", sa.String(length=8), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("attempted_by", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(

@@ -272,3 +272,34 @@ def test_a_stale_submission_is_refused_after_the_call_was_completed_elsewhere(
         complete_call(session, call_id=call.id, user_id=7, now=later)
     assert appointment.attendance_code == "0"
     assert session.scalar(select(func.count(CallOutcome.id))) == 1
+
+
+def test_a_navigator_can_close_a_call_unreachable_when_no_attempt_got_through(
+    session: Session, settings: Settings
+) -> None:
+    settings = calls_settings(settings)
+    patient = create_patient(session, communication_needs="bsl", core20=True)
+    appointment = create_appointment(session, patient=patient, start_at=in_window())
+    build_queue(session, settings, QUEUE_DAY, now=MORNING)
+    call = take_next_call(session, settings, user_id=7, now=MORNING)
+    assert call is not None
+    # A BSL user is contacted by SMS or video relay, never by a voice call.
+    record_attempt(
+        session,
+        settings,
+        call_id=call.id,
+        user_id=7,
+        result=AttemptResult.NO_ANSWER,
+        channel="video_relay",
+        now=MORNING,
+    )
+    call = take_next_call(session, settings, user_id=7, now=MORNING + timedelta(hours=2))
+    assert call is not None
+
+    saved = _record(session, settings, call, OutcomeIn(kind=OutcomeKind.UNREACHABLE))
+
+    assert [o.kind for o in saved] == ["unreachable"]
+    assert session.scalar(select(func.count(CallOutcome.id))) == 1
+    assert call.status == CallStatus.UNREACHABLE
+    contact = session.scalars(select(AppointmentContact)).one()
+    assert (contact.appointment_id, contact.reached) == (appointment.id, False)

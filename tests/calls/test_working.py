@@ -195,7 +195,7 @@ def test_a_wrong_number_flags_the_phone_and_opens_a_data_quality_task(
             call_id=call.id,
             user_id=user_id,
             result=AttemptResult.WRONG_NUMBER,
-            phone="mobile",
+            channel="mobile",
             now=MORNING,
         )
         outcomes[call.patient_id] = call.status
