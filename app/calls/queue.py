@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from app.appointments.tables import Appointment
 from app.calls.tables import Arm, Call, CallAssignment, CallStatus
+from app.errors import InvalidInputError
 from app.patients.tables import Patient
 from app.reference.codes import NOT_YET_KNOWN
 from app.risk.tables import RiskScore
@@ -88,6 +89,10 @@ def daily_capacity(settings: Settings) -> int:
 
 def call_window(settings: Settings, queue_date: date) -> tuple[datetime, datetime]:
     """UTC bounds of the appointments a queue date calls about: local days start..end ahead."""
+    if settings.calls_window_end_days < settings.calls_window_start_days:
+        raise InvalidInputError(
+            "NAVIGATOR_CALLS_WINDOW_END_DAYS must not be before NAVIGATOR_CALLS_WINDOW_START_DAYS."
+        )
     zone = ZoneInfo(settings.timezone)
     first = queue_date + timedelta(days=settings.calls_window_start_days)
     last = queue_date + timedelta(days=settings.calls_window_end_days)

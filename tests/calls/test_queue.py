@@ -273,3 +273,13 @@ def test_the_queue_build_command_prints_one_json_object(
     assert summary["calls_created"] == 1
     assert summary["capacity"] == 80
     assert bad.exit_code != 0
+
+
+def test_a_window_that_ends_before_it_starts_is_refused(
+    session: Session, settings: Settings
+) -> None:
+    from app.errors import InvalidInputError
+
+    settings = calls_settings(settings, calls_window_start_days=8, calls_window_end_days=6)
+    with pytest.raises(InvalidInputError, match="WINDOW_END_DAYS"):
+        build_queue(session, settings, QUEUE_DAY, now=MORNING)

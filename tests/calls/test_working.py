@@ -14,7 +14,7 @@ from app.calls.queue import build_queue
 from app.calls.service import record_attempt, take_next_call
 from app.calls.tables import AttemptResult, Call, CallOutcome, CallStatus, OutcomeKind
 from app.db.session import Database
-from app.errors import ConflictError
+from app.errors import ConflictError, InvalidInputError
 from app.patients.tables import Patient
 from app.settings import Settings
 from app.tasks.tables import NavigatorTask, TaskKind
@@ -228,3 +228,25 @@ def test_a_call_whose_appointments_were_all_cancelled_is_not_offered(
     assert call is not None
     assert call.patient_id == still_booked.patient_id
     assert take_next_call(session, settings, user_id=2, now=MORNING) is None
+
+
+def test_wrong_number_is_only_a_phone_result(session: Session, settings: Settings) -> None:
+    settings = calls_settings(settings)
+    _queue(session, settings, [0.5])
+    call = take_next_call(session, settings, user_id=1, now=MORNING)
+    assert call is not None
+
+    with pytest.raises(InvalidInputError) as raised:
+        record_attempt(
+            session,
+            settings,
+            call_id=call.id,
+            user_id=1,
+            result=AttemptResult.WRONG_NUMBER,
+            channel="sms",
+            now=MORNING,
+        )
+
+    assert raised.value.details[0]["field"] == "channel"
+    assert call.attempts == 0
+    assert session.scalar(select(NavigatorTask.id)) is None
