@@ -15,6 +15,7 @@ from importlib import resources
 
 from markdown_it import MarkdownIt
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.calls.tables import CallDocument
@@ -62,16 +63,21 @@ def _title_of(body: str, fallback: str) -> str:
 def ensure_default_documents(session: Session) -> int:
     """Seed version 1 of every default document that has no version yet; returns how many."""
     present = set(session.scalars(select(CallDocument.slug).distinct()))
-    added = 0
-    for slug in DEFAULT_SLUGS:
-        if slug in present:
-            continue
-        body = _default_body(slug)
-        session.add(CallDocument(slug=slug, version=1, title=_title_of(body, slug), body=body))
-        added += 1
-    if added:
-        session.flush()
-    return added
+    missing = [slug for slug in DEFAULT_SLUGS if slug not in present]
+    if not missing:
+        return 0
+    try:
+        # A savepoint: when two first requests race, the loser's insert fails on the unique
+        # (slug, version) and is rolled back alone; the winner's rows serve both.
+        with session.begin_nested():
+            for slug in missing:
+                body = _default_body(slug)
+                session.add(
+                    CallDocument(slug=slug, version=1, title=_title_of(body, slug), body=body)
+                )
+    except IntegrityError:
+        return 0
+    return len(missing)
 
 
 def latest_documents(session: Session) -> dict[str, CallDocument]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Annotated
 
@@ -27,7 +28,23 @@ from app.settings import Settings
 
 router = APIRouter(prefix="/api/calls", tags=["calls"])
 
-SessionDep = Annotated[Session, Depends(get_session)]
+
+def get_committed_session(
+    session: Annotated[Session, Depends(get_session)],
+) -> Iterator[Session]:
+    """The request's session, committed when the handler returns and before the response is
+    sent (`scope="function"` below).
+
+    `get_session` commits after the response has gone out, so a navigator's next request
+    could arrive before their last one committed: take-next would then hand back a call they
+    had just completed. Committing here first gives read-your-writes; `get_session` still
+    owns rollback on error and its own later commit is a no-op.
+    """
+    yield session
+    session.commit()
+
+
+SessionDep = Annotated[Session, Depends(get_committed_session, scope="function")]
 
 
 def get_settings_of_app(request: Request) -> Settings:
