@@ -6,9 +6,13 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 
+from app.auth.audit import record_audit
+from app.auth.dependencies import require_role
+from app.auth.roles import Role
+from app.auth.tables import User
 from app.calls import documents, service
 from app.calls.queue import build_queue
 from app.calls.schemas import (
@@ -55,31 +59,35 @@ def get_settings_of_app(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_of_app)]
 
 
-def current_user_id(x_navigator_user: Annotated[int, Header()]) -> int:
-    """TEMPORARY until app.auth lands: the acting user's id. Replaced by require_role."""
-    return x_navigator_user
-
-
-NavigatorDep = Annotated[int, Depends(current_user_id)]
-ManagerDep = Annotated[int, Depends(current_user_id)]
+# Navigators work the queue; managers (and admins) also see the overview, build queues and
+# edit scripts. Unsafe methods are CSRF-checked by require_role.
+NavigatorDep = Annotated[User, Depends(require_role(Role.NAVIGATOR))]
+ManagerDep = Annotated[User, Depends(require_role(Role.MANAGER))]
 
 
 @router.get("/queue", response_model=QueueView)
 def my_queue(
     session: SessionDep,
     settings: SettingsDep,
-    user_id: NavigatorDep,
+    user: NavigatorDep,
     queue_date: Annotated[date | None, Query(alias="date")] = None,
 ) -> QueueView:
-    return service.my_queue(session, settings, user_id=user_id, queue_date=queue_date)
+    return service.my_queue(session, settings, user_id=user.id, queue_date=queue_date)
 
 
 @router.post("/next", response_model=CallSummary | None)
-def take_next(
-    session: SessionDep, settings: SettingsDep, user_id: NavigatorDep
-) -> CallSummary | None:
-    call = service.take_next_call(session, settings, user_id=user_id)
-    return CallSummary.model_validate(call) if call is not None else None
+def take_next(session: SessionDep, settings: SettingsDep, user: NavigatorDep) -> CallSummary | None:
+    call = service.take_next_call(session, settings, user_id=user.id)
+    if call is None:
+        return None
+    record_audit(
+        session,
+        user_id=user.id,
+        action="call.taken",
+        patient_id=call.patient_id,
+        detail={"call_id": call.id},
+    )
+    return CallSummary.model_validate(call)
 
 
 @router.get("/overview", response_model=Overview)
@@ -97,11 +105,18 @@ def manager_overview(
 def build(
     session: SessionDep,
     settings: SettingsDep,
-    _manager: ManagerDep,
+    manager: ManagerDep,
     queue_date: Annotated[date, Query(alias="date")],
 ) -> dict[str, object]:
     documents.ensure_default_documents(session)
-    return build_queue(session, settings, queue_date).as_dict()
+    result = build_queue(session, settings, queue_date)
+    record_audit(
+        session,
+        user_id=manager.id,
+        action="call_queue.built",
+        detail={"queue_date": queue_date.isoformat(), "calls_created": result.calls_created},
+    )
+    return result.as_dict()
 
 
 @router.get("/documents", response_model=list[DocumentOut])
@@ -118,10 +133,16 @@ def document_versions(slug: str, session: SessionDep, _user: NavigatorDep) -> li
 
 @router.post("/documents/{slug}", response_model=DocumentOut, status_code=201)
 def edit_document(
-    slug: str, body: DocumentIn, session: SessionDep, manager_id: ManagerDep
+    slug: str, body: DocumentIn, session: SessionDep, manager: ManagerDep
 ) -> DocumentOut:
     document = documents.add_version(
-        session, slug=slug, body=body.body, title=body.title, user_id=manager_id
+        session, slug=slug, body=body.body, title=body.title, user_id=manager.id
+    )
+    record_audit(
+        session,
+        user_id=manager.id,
+        action="call_document.edited",
+        detail={"slug": document.slug, "version": document.version},
     )
     return DocumentOut.model_validate(document)
 
@@ -134,8 +155,16 @@ def calls_of_patient(
 
 
 @router.get("/{call_id}", response_model=CallDetail)
-def call_detail(call_id: int, session: SessionDep, _user: NavigatorDep) -> CallDetail:
-    return service.call_detail(session, call_id=call_id)
+def call_detail(call_id: int, session: SessionDep, user: NavigatorDep) -> CallDetail:
+    detail = service.call_detail(session, call_id=call_id)
+    record_audit(
+        session,
+        user_id=user.id,
+        action="patient.viewed_via_call",
+        patient_id=detail.patient.id,
+        detail={"call_id": call_id},
+    )
+    return detail
 
 
 @router.get("/{call_id}/history", response_model=CallHistory)
@@ -145,15 +174,22 @@ def call_history(call_id: int, session: SessionDep, _user: NavigatorDep) -> Call
 
 @router.post("/{call_id}/attempts", response_model=CallSummary)
 def record_attempt(
-    call_id: int, body: AttemptIn, session: SessionDep, settings: SettingsDep, user_id: NavigatorDep
+    call_id: int, body: AttemptIn, session: SessionDep, settings: SettingsDep, user: NavigatorDep
 ) -> CallSummary:
     call = service.record_attempt(
         session,
         settings,
         call_id=call_id,
-        user_id=user_id,
+        user_id=user.id,
         result=body.result,
         channel=body.channel,
+    )
+    record_audit(
+        session,
+        user_id=user.id,
+        action="call.attempt_recorded",
+        patient_id=call.patient_id,
+        detail={"call_id": call.id, "result": body.result.value, "channel": body.channel},
     )
     return CallSummary.model_validate(call)
 
@@ -164,18 +200,34 @@ def record_outcomes(
     body: OutcomesIn,
     session: SessionDep,
     settings: SettingsDep,
-    user_id: NavigatorDep,
+    user: NavigatorDep,
 ) -> list[OutcomeOut]:
     saved = service.record_outcomes(
-        session, settings, call_id=call_id, user_id=user_id, outcomes=body.outcomes
+        session, settings, call_id=call_id, user_id=user.id, outcomes=body.outcomes
     )
-    if body.complete and service.get_call(session, call_id).status == "in_progress":
-        service.complete_call(session, call_id=call_id, user_id=user_id)
+    call = service.get_call(session, call_id)
+    for outcome in saved:
+        record_audit(
+            session,
+            user_id=user.id,
+            action="call.outcome_recorded",
+            patient_id=call.patient_id,
+            appointment_id=outcome.appointment_id,
+            detail={"call_id": call_id, "outcome_id": outcome.id, "kind": outcome.kind},
+        )
+    if body.complete and call.status == "in_progress":
+        service.complete_call(session, call_id=call_id, user_id=user.id)
     return [OutcomeOut.model_validate(outcome) for outcome in saved]
 
 
 @router.post("/{call_id}/complete", response_model=CallSummary)
-def complete(call_id: int, session: SessionDep, user_id: NavigatorDep) -> CallSummary:
-    return CallSummary.model_validate(
-        service.complete_call(session, call_id=call_id, user_id=user_id)
+def complete(call_id: int, session: SessionDep, user: NavigatorDep) -> CallSummary:
+    call = service.complete_call(session, call_id=call_id, user_id=user.id)
+    record_audit(
+        session,
+        user_id=user.id,
+        action="call.completed",
+        patient_id=call.patient_id,
+        detail={"call_id": call.id},
     )
+    return CallSummary.model_validate(call)

@@ -1,22 +1,26 @@
-"""The calls JSON API end to end: queue, take next, detail, attempts, outcomes, documents."""
+"""The calls JSON API end to end: roles, CSRF, audit, queue, take next, outcomes, documents."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.auth.roles import Role
+from app.auth.tables import AuditEvent
 from app.calls.queue import build_queue
 from app.calls.service import local_today
+from app.db.session import Database
+from app.main import create_app
 from app.settings import Settings
+from tests.auth.helpers import create_user, sign_in
 from tests.calls.helpers import create_eligible_appointment
 from tests.factories import create_patient
-
-NAVIGATOR = {"X-Navigator-User": "11"}
-OTHER_NAVIGATOR = {"X-Navigator-User": "12"}
-MANAGER = {"X-Navigator-User": "21"}
 
 
 def _queue_today(session: Session, settings: Settings, patients: int = 2) -> None:
@@ -33,21 +37,35 @@ def _queue_today(session: Session, settings: Settings, patients: int = 2) -> Non
     session.commit()
 
 
+@pytest.fixture
+def second_client(settings: Settings, database: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, database)) as client:
+        yield client
+
+
+def _signed_in(session: Session, client: TestClient, role: Role) -> tuple[int, dict[str, str]]:
+    user = create_user(session, role=role)
+    session.commit()
+    return user.id, {"X-CSRF-Token": sign_in(client, user.username)}
+
+
 def test_a_navigator_works_a_call_through_the_api(
-    app_client: TestClient, session: Session, settings: Settings
+    app_client: TestClient, second_client: TestClient, session: Session, settings: Settings
 ) -> None:
     _queue_today(session, settings)
+    navigator_id, csrf = _signed_in(session, app_client, Role.NAVIGATOR)
+    _, other_csrf = _signed_in(session, second_client, Role.NAVIGATOR)
 
-    queue = app_client.get("/api/calls/queue", headers=NAVIGATOR).json()
+    queue = app_client.get("/api/calls/queue").json()
     assert queue["counts"]["ready"] == 2
     assert queue["next_call"] is not None
-    taken = app_client.post("/api/calls/next", headers=NAVIGATOR).json()
+    taken = app_client.post("/api/calls/next", headers=csrf).json()
     assert taken["status"] == "in_progress"
     assert "priority" not in taken
-    other = app_client.post("/api/calls/next", headers=OTHER_NAVIGATOR).json()
+    other = second_client.post("/api/calls/next", headers=other_csrf).json()
     assert other["id"] != taken["id"]
 
-    detail = app_client.get(f"/api/calls/{taken['id']}", headers=NAVIGATOR).json()
+    detail = app_client.get(f"/api/calls/{taken['id']}").json()
     assert detail["patient"]["birth_date"] == "1980-01-01"
     assert [d["slug"] for d in detail["script"]] == ["script", "script-interpreter"]
     assert "<h1>" in detail["sop"]["html"]
@@ -55,13 +73,13 @@ def test_a_navigator_works_a_call_through_the_api(
     assert "risk" not in detail["appointments"][0]
 
     attempt = app_client.post(
-        f"/api/calls/{taken['id']}/attempts", json={"result": "answered"}, headers=NAVIGATOR
+        f"/api/calls/{taken['id']}/attempts", json={"result": "answered"}, headers=csrf
     )
     assert attempt.status_code == 200
     invalid = app_client.post(
         f"/api/calls/{taken['id']}/outcomes",
         json={"outcomes": [{"kind": "rebooked", "appointment_id": appointment_id}]},
-        headers=NAVIGATOR,
+        headers=csrf,
     )
     assert invalid.status_code == 422
     assert invalid.json()["errors"][0]["field"] == "outcomes[0].new_start_at"
@@ -75,46 +93,84 @@ def test_a_navigator_works_a_call_through_the_api(
             ],
             "complete": True,
         },
-        headers=NAVIGATOR,
+        headers=csrf,
     )
     assert saved.status_code == 200
     assert [o["kind"] for o in saved.json()] == ["confirmed", "spoken_interpreter"]
 
-    stale = app_client.post(
+    stale = second_client.post(
         f"/api/calls/{taken['id']}/outcomes",
         json={"outcomes": [{"kind": "cancelled", "appointment_id": appointment_id}]},
-        headers=OTHER_NAVIGATOR,
+        headers=other_csrf,
     )
     assert stale.status_code == 409
-    history = app_client.get(f"/api/calls/{taken['id']}/history", headers=NAVIGATOR).json()
+    history = app_client.get(f"/api/calls/{taken['id']}/history").json()
     assert history["call"]["status"] == "completed"
     assert [a["result"] for a in history["attempts"]] == ["answered"]
 
-    overview = app_client.get("/api/calls/overview", headers=MANAGER).json()
+    session.expire_all()
+    audit = [
+        (event.action, event.patient_id)
+        for event in session.scalars(
+            select(AuditEvent).where(AuditEvent.user_id == navigator_id).order_by(AuditEvent.id)
+        )
+        if event.action.startswith(("call", "patient"))
+    ]
+    patient_id = detail["patient"]["id"]
+    assert audit == [
+        ("call.taken", patient_id),
+        ("patient.viewed_via_call", patient_id),
+        ("call.attempt_recorded", patient_id),
+        ("call.outcome_recorded", patient_id),
+        ("call.outcome_recorded", patient_id),
+    ]
+
+
+def test_the_overview_and_script_editing_are_for_managers(
+    app_client: TestClient, second_client: TestClient, session: Session, settings: Settings
+) -> None:
+    _queue_today(session, settings)
+    _, navigator_csrf = _signed_in(session, app_client, Role.NAVIGATOR)
+    _, manager_csrf = _signed_in(session, second_client, Role.MANAGER)
+
+    assert app_client.get("/api/calls/overview").status_code == 403
+    refused = app_client.post(
+        "/api/calls/documents/sop", json={"body": "# SOP\n\nMine."}, headers=navigator_csrf
+    )
+    assert refused.status_code == 403
+
+    overview = second_client.get("/api/calls/overview").json()
     assert overview["capacity"] == 80
-    assert overview["counts"]["completed"] == 1
-    assert overview["outcomes_today"] == {"confirmed": 1, "spoken_interpreter": 1}
-    assert {n["user_id"]: n["completed"] for n in overview["by_navigator"]}[11] == 1
-
-
-def test_managers_edit_scripts_and_old_versions_stay(app_client: TestClient) -> None:
-    listed = app_client.get("/api/calls/documents", headers=MANAGER).json()
+    assert overview["counts"]["ready"] == 2
+    listed = second_client.get("/api/calls/documents").json()
     assert {d["slug"] for d in listed} >= {"script", "sop", "script-bsl"}
-
-    edited = app_client.post(
-        "/api/calls/documents/sop",
-        json={"body": "# SOP\n\nUpdated procedure."},
-        headers=MANAGER,
+    edited = second_client.post(
+        "/api/calls/documents/sop", json={"body": "# SOP\n\nUpdated."}, headers=manager_csrf
     )
     assert edited.status_code == 201
     assert edited.json()["version"] == 2
-    versions = app_client.get("/api/calls/documents/sop", headers=MANAGER).json()
+    versions = second_client.get("/api/calls/documents/sop").json()
     assert [v["version"] for v in versions] == [2, 1]
-    refused = app_client.post("/api/calls/documents/sop", json={"body": ""}, headers=MANAGER)
-    assert refused.status_code == 422
+    empty = second_client.post("/api/calls/documents/sop", json={"body": ""}, headers=manager_csrf)
+    assert empty.status_code == 422
 
 
-def test_an_empty_queue_has_no_next_call(app_client: TestClient) -> None:
-    response = app_client.post("/api/calls/next", headers=NAVIGATOR)
+def test_calls_need_a_signed_in_user_and_csrf_on_changes(
+    app_client: TestClient, session: Session, settings: Settings
+) -> None:
+    _queue_today(session, settings)
+    assert app_client.get("/api/calls/queue").status_code == 401
+    assert app_client.post("/api/calls/next").status_code == 401
+
+    _, csrf = _signed_in(session, app_client, Role.NAVIGATOR)
+    without_token = app_client.post("/api/calls/next")
+    assert without_token.status_code == 403
+    assert app_client.get("/api/calls/queue").json()["counts"]["in_progress"] == 0
+    assert app_client.post("/api/calls/next", headers=csrf).json()["status"] == "in_progress"
+
+
+def test_an_empty_queue_has_no_next_call(app_client: TestClient, session: Session) -> None:
+    _, csrf = _signed_in(session, app_client, Role.NAVIGATOR)
+    response = app_client.post("/api/calls/next", headers=csrf)
     assert response.status_code == 200
     assert response.json() is None
