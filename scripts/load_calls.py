@@ -1,6 +1,7 @@
 """Load test: many navigators working the call queue at once over loopback HTTP.
 
-Creates a throwaway PostgreSQL database, queues one call per synthetic patient for today,
+Creates a throwaway PostgreSQL database, queues one call per synthetic patient for today and
+creates one navigator account per thread (each signs in through the API, cookie + CSRF),
 serves the app with uvicorn on 127.0.0.1, and runs N navigator threads for a bounded time,
 each looping take next -> call detail -> answered attempt -> outcome + complete. Prints one
 JSON object: calls completed, request latencies, errors, and whether any call was taken
@@ -30,12 +31,16 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from app.auth.passwords import hash_password
+from app.auth.roles import Role
+from app.auth.tables import User
 from app.calls.queue import build_queue
 from app.db import migrate
 from app.db.session import Database
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+LOAD_PASSWORD = "load test navigator password"  # noqa: S105 - throwaway database only
 
 
 def _free_port() -> int:
@@ -88,6 +93,17 @@ def seed(url: str, calls: int, navigators: int) -> Settings:
             )
         with database.unit_of_work() as session:
             build_queue(session, settings, today)
+            password_hash = hash_password(LOAD_PASSWORD)
+            session.add_all(
+                User(
+                    username=f"loadnav{n}",
+                    role=Role.NAVIGATOR.value,
+                    password_hash=password_hash,
+                    active=True,
+                    failed_attempts=0,
+                )
+                for n in range(1, navigators + 1)
+            )
     finally:
         database.dispose()
     return settings
@@ -96,14 +112,26 @@ def seed(url: str, calls: int, navigators: int) -> Settings:
 def navigator(
     base: str,
     user_id: int,
-    deadline: float,
+    seconds: float,
+    ready: threading.Barrier,
     latencies: dict[str, list[float]],
     taken: list[tuple[int, int]],
     errors: list[str],
     lock: threading.Lock,
 ) -> None:
-    headers = {"X-Navigator-User": str(user_id)}
-    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+    with httpx.Client(base_url=base, timeout=30) as client:
+        signed_in = client.post(
+            "/api/auth/session",
+            json={"username": f"loadnav{user_id}", "password": LOAD_PASSWORD},
+        )
+        # Everyone signs in first (argon2 is slow on purpose); the clock starts after.
+        ready.wait()
+        if signed_in.status_code != 200:
+            with lock:
+                errors.append(f"sign_in {signed_in.status_code}")
+            return
+        client.headers["X-CSRF-Token"] = signed_in.json()["csrf_token"]
+        deadline = time.perf_counter() + seconds
 
         def call(name: str, method: str, path: str, **kwargs: object) -> httpx.Response:
             started = time.perf_counter()
@@ -208,16 +236,18 @@ def main() -> None:
         taken: list[tuple[int, int]] = []
         errors: list[str] = []
         lock = threading.Lock()
-        started = time.perf_counter()
-        deadline = started + args.seconds
+        ready = threading.Barrier(args.navigators + 1)
         threads = [
             threading.Thread(
-                target=navigator, args=(base, user, deadline, latencies, taken, errors, lock)
+                target=navigator,
+                args=(base, user, args.seconds, ready, latencies, taken, errors, lock),
             )
             for user in range(1, args.navigators + 1)
         ]
         for thread in threads:
             thread.start()
+        ready.wait()
+        started = time.perf_counter()
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
