@@ -9,10 +9,18 @@ from zoneinfo import ZoneInfo
 import typer
 
 from app.calls import documents
-from app.calls.queue import build_queue
+from app.calls.queue import BuildResult, build_queue
 from app.console import JsonFlag, emit, handles_domain_errors
 from app.db.session import Database
-from app.settings import get_settings
+from app.settings import Settings, get_settings
+
+
+def build_for_day(database: Database, settings: Settings, day: date) -> BuildResult:
+    """Build one day's queue in its own unit of work (the CLI, the demo, a morning job)."""
+    with database.unit_of_work() as session:
+        documents.ensure_default_documents(session)
+        return build_queue(session, settings, day)
+
 
 queue_app = typer.Typer(help="Navigator call queues.", no_args_is_help=True)
 
@@ -37,9 +45,7 @@ def build(
             raise typer.BadParameter("use YYYY-MM-DD", param_hint="--date") from None
     database = Database(settings)
     try:
-        with database.unit_of_work() as session:
-            documents.ensure_default_documents(session)
-            result = build_queue(session, settings, day)
+        result = build_for_day(database, settings, day)
     finally:
         database.dispose()
     human = (
