@@ -19,6 +19,8 @@ from app.health.router import router as health_router
 from app.logging_setup import configure_logging, request_id_var
 from app.patients.router import router as patients_router
 from app.settings import Settings, get_settings
+from app.sms.router import router as sms_router
+from app.sms.webhooks import router as sms_webhooks_router
 
 logger = logging.getLogger("navigator.http")
 
@@ -81,6 +83,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(health_router)
     app.include_router(patients_router)
     app.include_router(appointments_router)
+    app.include_router(sms_router)
+    app.include_router(sms_webhooks_router)
     return app
 
 
