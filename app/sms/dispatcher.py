@@ -132,6 +132,7 @@ class Dispatcher:
         self.clock = clock
         self.rng = rng or random.Random()
         self._next_send = 0.0
+        self._unreachable_patients: set[int] = set()
 
     # -- one pass ---------------------------------------------------------------------------
 
@@ -147,6 +148,9 @@ class Dispatcher:
             if not batch:
                 break
             for message in batch:
+                if message.patient_id in self._unreachable_patients:
+                    summary.failed += 1  # stopped with its patient's permanent error
+                    continue
                 self._pace()
                 self.send_one(message, summary)
                 if on_progress:
@@ -332,12 +336,18 @@ class Dispatcher:
             .where(Patient.id == message.patient_id)
             .values(**patient_values, updated_at=now)
         )
-        # Other queued messages to this patient would fail the same way: stop them now.
+        # Other queued messages to this patient would fail the same way: stop them now,
+        # including any this dispatcher has claimed in the same batch.
+        self._unreachable_patients.add(message.patient_id)
         session.execute(
             update(SmsMessage)
             .where(
                 SmsMessage.patient_id == message.patient_id,
-                SmsMessage.state == OutboxState.PENDING,
+                (SmsMessage.state == OutboxState.PENDING)
+                | (
+                    (SmsMessage.state == OutboxState.CLAIMED)
+                    & (SmsMessage.claimed_by == self.worker_id)
+                ),
             )
             .values(state=OutboxState.FAILED, error_code=code, updated_at=now),
             execution_options={"synchronize_session": False},

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from app.settings import Settings
@@ -104,6 +105,7 @@ class FakeSender:
 
     sent: list[RecordedSms] = field(default_factory=list)
     failures: dict[str, list[SendError]] = field(default_factory=dict)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def fail_next(self, to: str, *errors: SendError) -> None:
         self.failures.setdefault(to, []).extend(errors)
@@ -113,7 +115,7 @@ class FakeSender:
         if queued:
             raise queued.pop(0)
         sid = new_sid()
-        self.sent.append(RecordedSms(sid, message, datetime.now(UTC)))
+        self.sent.append(RecordedSms(sid, message, self.clock()))
         return SendResult(sid=sid, status="queued")
 
     def find_sent(self, *, to: str, body: str, since: datetime) -> str | None:
