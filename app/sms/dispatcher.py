@@ -21,7 +21,9 @@ messages immediately) and the lease is longer than one send. The console demo pr
 be asked, so after a crash there it may write a message twice (at least once).
 
 Retries: 429, 20429, 5xx and timeouts back off exponentially with jitter up to
-`sms_max_attempts`; other errors are permanent. 21211 marks the mobile number invalid and opens
+`sms_max_attempts`; other errors are permanent. After a timeout or a 5xx the provider may have
+accepted the message even though the answer was lost, so the retry first asks the provider
+(`find_sent`) and only sends when it has no such message. 21211 marks the mobile number invalid and opens
 a data-quality task; 21610 marks the patient opted out. Nothing is claimed in quiet hours.
 """
 
@@ -104,6 +106,11 @@ class DispatchSummary:
         )
 
 
+# Errors after which the provider may have accepted the message anyway (the answer was lost):
+# the next attempt asks the provider first instead of sending blindly.
+AMBIGUOUS_ERRORS = frozenset({"timeout", "500", "502", "503", "504", "20500", "20503"})
+
+
 @dataclass(frozen=True)
 class _Claimed:
     id: int
@@ -112,6 +119,8 @@ class _Claimed:
     body: str
     attempts: int
     patient_id: int
+    error_code: str | None
+    created_at: datetime
 
 
 class Dispatcher:
@@ -200,6 +209,8 @@ class Dispatcher:
                     SmsMessage.body,
                     SmsMessage.attempts,
                     SmsMessage.patient_id,
+                    SmsMessage.error_code,
+                    SmsMessage.created_at,
                 ),
                 execution_options={"synchronize_session": False},
             ).all()
@@ -212,6 +223,14 @@ class Dispatcher:
             body=message.body,
             status_callback_url=status_callback_url(self.settings, message.idempotency_key),
         )
+        if message.error_code in AMBIGUOUS_ERRORS:
+            since = message.created_at - timedelta(minutes=5)
+            found = self.sender.find_sent(to=message.to_number, body=message.body, since=since)
+            if found is not None:
+                with self.database.unit_of_work() as session:
+                    self._mark_submitted(session, message.id, found, "queued", claimed=True)
+                summary.reconciled_found += 1
+                return
         try:
             result = self.sender.send(outgoing)
         except SendError as error:
