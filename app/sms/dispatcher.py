@@ -8,7 +8,9 @@ provider at most once per claim and is never lost:
    several dispatchers never claim the same row; on SQLite `BEGIN IMMEDIATE` serialises claims
    (run one dispatcher there).
 2. Only after that commit does it call the provider, passing a status-callback URL that
-   carries the message's idempotency key. The result (SID, or an error) is committed at once.
+   carries the message's idempotency key. Errors are committed at once; the SIDs of a batch
+   are committed together at the end of the batch (one transaction instead of one per
+   message; a crash before that commit is covered by step 3).
 3. A dispatcher killed between 1 and the end of 2 leaves the message `claimed`. After the lease
    expires any dispatcher reconciles it: if a status callback already re-attached the SID (via
    the key), it is submitted; otherwise the dispatcher asks the provider whether a message with
@@ -23,8 +25,9 @@ be asked, so after a crash there it may write a message twice (at least once).
 Retries: 429, 20429, 5xx and timeouts back off exponentially with jitter up to
 `sms_max_attempts`; other errors are permanent. After a timeout or a 5xx the provider may have
 accepted the message even though the answer was lost, so the retry first asks the provider
-(`find_sent`) and only sends when it has no such message. 21211 marks the mobile number invalid and opens
-a data-quality task; 21610 marks the patient opted out. Nothing is claimed in quiet hours.
+(`find_sent`) and only sends when it has no such message. 21211 marks the mobile number
+invalid and opens a data-quality task; 21610 marks the patient opted out. Nothing is claimed
+in quiet hours.
 """
 
 from __future__ import annotations
@@ -37,10 +40,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, select, update
+from sqlalchemy import Table, bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
@@ -156,14 +159,22 @@ class Dispatcher:
             batch = self.claim()
             if not batch:
                 break
-            for message in batch:
-                if message.patient_id in self._unreachable_patients:
-                    summary.failed += 1  # stopped with its patient's permanent error
-                    continue
-                self._pace()
-                self.send_one(message, summary)
-                if on_progress:
-                    on_progress(1)
+            accepted: list[tuple[int, str, str]] = []
+            try:
+                for message in batch:
+                    if message.patient_id in self._unreachable_patients:
+                        summary.failed += 1  # stopped with its patient's permanent error
+                        continue
+                    self._pace()
+                    result = self.send_one(message, summary)
+                    if result is not None:
+                        accepted.append((message.id, *result))
+                    if on_progress:
+                        on_progress(1)
+            finally:
+                # One transaction per batch for the SIDs: a crash before it commits leaves
+                # these claimed, and reconciliation finds them at the provider.
+                self._record_submitted(accepted)
         return summary
 
     def run_forever(self, *, should_stop: Callable[[], bool] = lambda: False) -> None:
@@ -214,9 +225,10 @@ class Dispatcher:
                 ),
                 execution_options={"synchronize_session": False},
             ).all()
-        return sorted((_Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
+        return sorted((_Claimed(**row._mapping) for row in rows), key=lambda c: c.id)
 
-    def send_one(self, message: _Claimed, summary: DispatchSummary) -> None:
+    def send_one(self, message: _Claimed, summary: DispatchSummary) -> tuple[str, str] | None:
+        """Send one claimed message; returns (SID, status) when the provider has it."""
         outgoing = OutgoingSms(
             idempotency_key=message.idempotency_key,
             to=message.to_number,
@@ -227,18 +239,49 @@ class Dispatcher:
             since = message.created_at - timedelta(minutes=5)
             found = self.sender.find_sent(to=message.to_number, body=message.body, since=since)
             if found is not None:
-                with self.database.unit_of_work() as session:
-                    self._mark_submitted(session, message.id, found, "queued", claimed=True)
                 summary.reconciled_found += 1
-                return
+                return found, "queued"
         try:
             result = self.sender.send(outgoing)
         except SendError as error:
             self._record_error(message, error, summary)
-            return
-        with self.database.unit_of_work() as session:
-            self._mark_submitted(session, message.id, result.sid, result.status, claimed=True)
+            return None
         summary.submitted += 1
+        return result.sid, result.status
+
+    def _record_submitted(self, accepted: list[tuple[int, str, str]]) -> None:
+        if not accepted:
+            return
+        table = cast(Table, SmsMessage.__table__)
+        current = table.c.delivery_status
+        now = self.clock()
+        statement = (
+            table.update()
+            .where(
+                table.c.id == bindparam("b_id"),
+                table.c.state == OutboxState.CLAIMED,
+                table.c.claimed_by == self.worker_id,
+            )
+            .values(
+                state=OutboxState.SUBMITTED,
+                provider_sid=bindparam("b_sid"),
+                submitted_at=now,
+                lease_until=None,
+                delivery_status=case(
+                    (status_rank_sql(current) < bindparam("b_rank"), bindparam("b_status")),
+                    else_=current,
+                ),
+                updated_at=now,
+            )
+        )
+        with self.database.unit_of_work() as session:
+            session.execute(
+                statement,
+                [
+                    {"b_id": mid, "b_sid": sid, "b_status": status, "b_rank": status_rank(status)}
+                    for mid, sid, status in accepted
+                ],
+            )
 
     def reconcile(self, summary: DispatchSummary) -> None:
         """Settle messages whose dispatcher's lease ran out while they were claimed."""

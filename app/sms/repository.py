@@ -74,16 +74,18 @@ def message_stats(session: Session, *, since: datetime, until: datetime) -> dict
         .group_by(SmsMessage.kind)
         .order_by(SmsMessage.kind)
     ).all()
-    failures = session.execute(
-        select(func.coalesce(SmsMessage.error_code, "unknown"), func.count())
+    # Grouped on the raw code (PostgreSQL will not group by a bound-literal expression).
+    failures_raw = session.execute(
+        select(SmsMessage.error_code, func.count())
         .where(*window)
         .where(
             (SmsMessage.state == "failed")
             | SmsMessage.delivery_status.in_(("undelivered", "failed"))
         )
-        .group_by(func.coalesce(SmsMessage.error_code, "unknown"))
+        .group_by(SmsMessage.error_code)
         .order_by(func.count().desc())
     ).all()
+    failures = [(code or "unknown", count) for code, count in failures_raw]
     kinds = []
     for kind, total, submitted_count, delivered, undelivered, rejected, segments in by_kind:
         submitted = int(submitted_count or 0)

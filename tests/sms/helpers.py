@@ -45,8 +45,8 @@ def post_signed(
     signature: str | None = None,
 ) -> Response:
     url = public_base_url + path
-    signed = signature if signature is not None else RequestValidator(token).compute_signature(
-        url, form
+    signed = (
+        signature if signature is not None else RequestValidator(token).compute_signature(url, form)
     )
     return client.post(
         path,

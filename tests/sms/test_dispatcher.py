@@ -4,7 +4,7 @@ reconciliation of stale claims, and the late callback that re-attaches a SID."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -253,7 +253,7 @@ def test_schedule_then_dispatch_end_to_end(database: Database, settings: Setting
 
     with database.unit_of_work() as session:
         create_appointment(session, start_at=datetime(2026, 12, 1, 9, 30, tzinfo=UTC))
-        service.schedule_reminders(session, settings, on_date=datetime(2026, 11, 24).date())
+        service.schedule_reminders(session, settings, on_date=date(2026, 11, 24))
     sender = FakeSender()
     assert make_dispatcher(database, settings, sender, [DAYTIME]).run_once().submitted == 1
     assert "Tue 1 Dec 2026 at 09:30" in sender.sent[0].message.body

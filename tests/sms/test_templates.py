@@ -56,9 +56,7 @@ def test_edits_are_new_versions_and_the_latest_is_used(session: Session) -> None
         session, kind="reminder", language="en", body="See you {date} at {time}.", user_id=7
     )
     assert edited.version == 2
-    body, version, _ = service.pick_template(
-        service.current_templates(session), "reminder", "en"
-    )
+    body, version, _ = service.pick_template(service.current_templates(session), "reminder", "en")
     assert (body, version) == ("See you {date} at {time}.", 2)
 
 

@@ -191,12 +191,16 @@ def test_dispatcher_through_twilio_handles_each_error_path(
     outcome: dict[str, Any] = {}
     with database.unit_of_work() as session:
         for number, (message_id, patient_id) in ids.items():
-            message = session.get(SmsMessage, message_id)
-            patient = session.get(Patient, patient_id)
-            assert message is not None
-            assert patient is not None
-            outcome[number] = (message.state, message.error_code, patient.has_usable_mobile,
-                               patient.sms_opt_out)
+            stored = session.get(SmsMessage, message_id)
+            person = session.get(Patient, patient_id)
+            assert stored is not None
+            assert person is not None
+            outcome[number] = (
+                stored.state,
+                stored.error_code,
+                person.has_usable_mobile,
+                person.sms_opt_out,
+            )
     assert outcome == {
         "+447700900123": ("submitted", None, True, False),
         fake_twilio.INVALID_NUMBER: ("failed", "21211", False, False),
@@ -207,7 +211,6 @@ def test_dispatcher_through_twilio_handles_each_error_path(
     }
     for request in upstream.message_posts():
         assert_valid_for_twilio(request)
-
 
 
 def test_a_timed_out_send_that_twilio_accepted_is_not_sent_again(

@@ -111,9 +111,7 @@ def test_status_only_moves_forward_and_duplicates_are_stored_once(
         message = session.get(SmsMessage, message_id)
         assert message is not None
         assert message.delivery_status == "delivered"
-        events = session.scalars(
-            select(SmsStatusEvent.status).order_by(SmsStatusEvent.id)
-        ).all()
+        events = session.scalars(select(SmsStatusEvent.status).order_by(SmsStatusEvent.id)).all()
         assert events == ["sent", "delivered", "sending", "undelivered"]
 
 
@@ -202,9 +200,9 @@ def test_replies_create_the_right_task_once(
     assert first == again
     with database.unit_of_work() as session:
         tasks = session.scalars(select(NavigatorTask)).all()
-        assert [(t.kind, t.status, t.patient_id, t.appointment_id, t.source_ref) for t in tasks] == [
-            (task_kind, task_status, *ids, sid)
-        ]
+        assert [
+            (t.kind, t.status, t.patient_id, t.appointment_id, t.source_ref) for t in tasks
+        ] == [(task_kind, task_status, *ids, sid)]
     if task_kind == "read_reply":
         assert first.endswith("<Response />")
     else:
