@@ -47,6 +47,20 @@ class Settings(BaseSettings):
     models_dir: Path = Path("models")
     call_horizon_days: int = 7
 
+    # Accounts, sessions and sign-in (see app/auth).
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    # A failed sign-in waits this long before answering, so guessing is slow for everyone.
+    login_failure_delay_ms: int = 300
+    # Failed sign-ins allowed per client address per minute (per process) before a 429.
+    login_attempts_per_minute: int = 20
+
+    # Imports and synthetic trust (see app/imports, app/synth): rows validated and written
+    # per bulk statement; memory grows with it, round trips shrink.
+    import_chunk_size: int = Field(default=5_000, ge=1, le=20_000)
+
     # SMS reminders and dispatcher (see app/sms).
     sms_reminder_offsets_days: list[int] = Field(default_factory=lambda: [7, 2])
     sms_quiet_hours_start: time = time(20, 0)  # local time (settings.timezone), DST aware
