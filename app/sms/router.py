@@ -1,4 +1,5 @@
-"""JSON API for SMS: message history, manager statistics, and template editing with preview."""
+"""JSON API for SMS: message history (navigators), statistics and template editing with preview
+and segment counts (managers). Viewing a patient's messages and saving a template are audited."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
+from app.auth.audit import record_audit
+from app.auth.dependencies import require_role
+from app.auth.roles import Role
+from app.auth.tables import User
 from app.db.session import get_session
 from app.sms import repository, service
 from app.sms.schemas import MessageOut, PreviewOut, SegmentsOut, StatsOut, TemplateIn, TemplateOut
@@ -16,23 +21,36 @@ from app.sms.templates import example_values, render
 
 router = APIRouter(prefix="/api/sms", tags=["sms"])
 DbSession = Annotated[Session, Depends(get_session)]
+Navigator = Annotated[User, Depends(require_role(Role.NAVIGATOR))]
+Manager = Annotated[User, Depends(require_role(Role.MANAGER))]
 
 
 @router.get("/patients/{patient_id}/messages", response_model=list[MessageOut])
-def patient_messages(patient_id: int, session: DbSession) -> list[MessageOut]:
+def patient_messages(patient_id: int, session: DbSession, user: Navigator) -> list[MessageOut]:
     rows = repository.messages_for(session, patient_id=patient_id)
+    record_audit(session, user_id=user.id, action="sms.history_viewed", patient_id=patient_id)
     return [MessageOut.model_validate(row) for row in rows]
 
 
 @router.get("/appointments/{appointment_id}/messages", response_model=list[MessageOut])
-def appointment_messages(appointment_id: int, session: DbSession) -> list[MessageOut]:
+def appointment_messages(
+    appointment_id: int, session: DbSession, user: Navigator
+) -> list[MessageOut]:
     rows = repository.messages_for(session, appointment_id=appointment_id)
+    record_audit(
+        session,
+        user_id=user.id,
+        action="sms.history_viewed",
+        patient_id=rows[0].patient_id if rows else None,
+        appointment_id=appointment_id,
+    )
     return [MessageOut.model_validate(row) for row in rows]
 
 
 @router.get("/stats", response_model=StatsOut)
 def stats(
     session: DbSession,
+    _user: Manager,
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
 ) -> StatsOut:
@@ -42,7 +60,7 @@ def stats(
 
 
 @router.get("/templates", response_model=list[TemplateOut])
-def list_templates(session: DbSession) -> list[TemplateOut]:
+def list_templates(session: DbSession, _user: Manager) -> list[TemplateOut]:
     templates = service.current_templates(session)
     return [
         TemplateOut(
@@ -57,7 +75,7 @@ def list_templates(session: DbSession) -> list[TemplateOut]:
 
 
 @router.post("/templates/{kind}/{language}/preview", response_model=PreviewOut)
-def preview(kind: str, language: str, payload: TemplateIn) -> PreviewOut:
+def preview(kind: str, language: str, payload: TemplateIn, _user: Manager) -> PreviewOut:
     result = service.preview_template(kind, language, payload.body)
     return PreviewOut(
         kind=kind,
@@ -69,9 +87,17 @@ def preview(kind: str, language: str, payload: TemplateIn) -> PreviewOut:
 
 
 @router.put("/templates/{kind}/{language}", response_model=TemplateOut)
-def save(kind: str, language: str, payload: TemplateIn, session: DbSession) -> TemplateOut:
+def save(
+    kind: str, language: str, payload: TemplateIn, session: DbSession, user: Manager
+) -> TemplateOut:
     template = service.save_template(
-        session, kind=kind, language=language, body=payload.body, user_id=None
+        session, kind=kind, language=language, body=payload.body, user_id=user.id
+    )
+    record_audit(
+        session,
+        user_id=user.id,
+        action="sms.template_saved",
+        detail={"kind": kind, "language": language, "version": template.version},
     )
     return TemplateOut(
         kind=template.kind,
