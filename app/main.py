@@ -20,6 +20,7 @@ from app.health.router import router as health_router
 from app.logging_setup import configure_logging, request_id_var
 from app.patients.router import router as patients_router
 from app.settings import Settings, get_settings
+from app.sms.pages import router as sms_pages
 from app.sms.router import router as sms_router
 from app.sms.webhooks import router as sms_webhooks_router
 from app.ui.errors import domain_error_response
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(ui_pages)
     app.include_router(sms_router)
     app.include_router(sms_webhooks_router)
+    app.include_router(sms_pages)
     return app
 
 
