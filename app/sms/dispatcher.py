@@ -18,8 +18,10 @@ provider at most once per claim and is never lost:
    that SID; only when the provider has no such message is it queued again.
 
 So, as far as the service can tell, each message is sent exactly once and none is lost, on the
-condition that the provider's message list is current when the lease expires (Twilio lists
-messages immediately) and the lease is longer than one send. The console demo provider cannot
+conditions that a lease outlasts one batch, and that the provider lists an accepted message by
+the time the lease expires. Twilio filters its list by the date a message was sent, so a message
+Twilio accepted but still held in its own queue when the lease ran out is not found and would
+be sent a second time (never lost); the lease (default 120 s) bounds that window. The console demo provider cannot
 be asked, so after a crash there it may write a message twice (at least once).
 
 Retries: 429, 20429, 5xx and timeouts back off exponentially with jitter up to

@@ -9,6 +9,7 @@ numbers below. Used by the tests and by scripts/bench_sms.py.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 import uuid
@@ -33,6 +34,16 @@ ERRORS: dict[str, tuple[int, int, str]] = {
     RATE_LIMITED_NUMBER: (429, 20429, "Too Many Requests"),
     SERVER_ERROR_NUMBER: (500, 20500, "Internal Server Error"),
 }
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client killed mid-request (the kill tests do it on purpose) is not an error here.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -83,8 +94,7 @@ class FakeTwilio:
             def do_GET(self) -> None:
                 state.handle(self, "GET")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
@@ -228,11 +238,3 @@ class FakeTwilio:
 
 def _public(message: dict[str, object]) -> dict[str, object]:
     return {key: value for key, value in message.items() if not key.startswith("_")}
-
-
-def serve_forever_in_process(port_file: str, latency_seconds: float = 0.0) -> None:
-    """Run a fake in this process (for the benchmark's and the kill test's subprocesses)."""
-    fake = FakeTwilio(latency_seconds=latency_seconds).start()
-    with open(port_file, "w", encoding="utf-8") as handle:
-        handle.write(fake.base_url)
-    threading.Event().wait()
