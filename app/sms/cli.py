@@ -49,8 +49,9 @@ def dispatch(
 ) -> None:
     """Send queued messages (forever, polling; or once with --once)."""
     settings = get_settings()
+    sender = build_sender(settings)
     database = Database(settings)
-    dispatcher = Dispatcher(database, settings, build_sender(settings))
+    dispatcher = Dispatcher(database, settings, sender)
     try:
         if once:
             with progress_bar("Sending SMS") as bar:

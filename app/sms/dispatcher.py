@@ -21,8 +21,8 @@ So, as far as the service can tell, each message is sent exactly once and none i
 conditions that a lease outlasts one batch, and that the provider lists an accepted message by
 the time the lease expires. Twilio filters its list by the date a message was sent, so a message
 Twilio accepted but still held in its own queue when the lease ran out is not found and would
-be sent a second time (never lost); the lease (default 120 s) bounds that window. The console demo provider cannot
-be asked, so after a crash there it may write a message twice (at least once).
+be sent a second time (never lost); the lease (default 120 s) bounds that window. The console
+demo provider cannot be asked, so after a crash there it may write a message twice.
 
 Retries: 429, 20429, 5xx and timeouts back off exponentially with jitter up to
 `sms_max_attempts`; other errors are permanent. After a timeout or a 5xx the provider may have

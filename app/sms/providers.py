@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from app.errors import NotReadyError
 from app.settings import Settings
 
 logger = logging.getLogger("navigator.sms")
@@ -148,11 +149,11 @@ class TwilioSender:
         from twilio.rest import Client
 
         if not settings.twilio_account_sid or not settings.twilio_auth_token.get_secret_value():
-            raise ValueError("Twilio needs NAVIGATOR_TWILIO_ACCOUNT_SID and _AUTH_TOKEN")
+            raise NotReadyError("Twilio needs NAVIGATOR_TWILIO_ACCOUNT_SID and _AUTH_TOKEN.")
         if not settings.twilio_messaging_service_sid and not settings.twilio_from_number:
-            raise ValueError(
+            raise NotReadyError(
                 "Twilio needs NAVIGATOR_TWILIO_MESSAGING_SERVICE_SID or "
-                "NAVIGATOR_TWILIO_FROM_NUMBER"
+                "NAVIGATOR_TWILIO_FROM_NUMBER."
             )
         self.settings = settings
         self.client = Client(

@@ -57,3 +57,14 @@ def test_schedule_then_dispatch_prints_json_summaries(session: Session, cli_env:
 def test_a_bad_date_fails_with_a_clear_message(cli_env: Settings) -> None:
     result = CliRunner().invoke(app, ["sms", "schedule", "--date", "24/11/2026"])
     assert result.exit_code != 0
+
+
+def test_dispatch_with_twilio_unconfigured_fails_with_a_clear_message(
+    cli_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NAVIGATOR_SMS_PROVIDER", "twilio")
+    monkeypatch.setenv("NAVIGATOR_TWILIO_ACCOUNT_SID", "")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["sms", "dispatch", "--once"])
+    assert result.exit_code == 1
+    assert "NAVIGATOR_TWILIO_ACCOUNT_SID" in result.output
