@@ -584,9 +584,15 @@ def handle_inbound(
             "sms inbound id=%s intent=%s patient_id=%s", inserted, intent, patient and patient.id
         )
     reply = None
-    if intent in (ReplyIntent.CONFIRM, ReplyIntent.CANCEL, ReplyIntent.REBOOK):
-        language = patient.preferred_language if patient else texts.DEFAULT_LANGUAGE
-        reply, _, _ = pick_template(current_templates(session), MessageKind.REPLY_ACK, language)
+    # Only a known patient is told a person will follow up: an unknown sender has no task.
+    if patient is not None and intent in (
+        ReplyIntent.CONFIRM,
+        ReplyIntent.CANCEL,
+        ReplyIntent.REBOOK,
+    ):
+        reply, _, _ = pick_template(
+            current_templates(session), MessageKind.REPLY_ACK, patient.preferred_language
+        )
     return InboundOutcome(intent, patient.id if patient else None, duplicate, reply)
 
 

@@ -209,6 +209,14 @@ def test_replies_create_the_right_task_once(
         assert "<Message>Thank you" in first
 
 
+def test_the_answer_to_a_reply_is_in_the_patients_language(
+    client: TestClient, database: Database
+) -> None:
+    with database.unit_of_work() as session:
+        create_patient(session, mobile_phone="+447700900555", preferred_language="pl")
+    assert "<Message>Dziękujemy" in inbound(client, "1", "SM" + "5" * 32)
+
+
 @pytest.mark.parametrize("body", ["STOP", "stop", "Cancel", "UNSUBSCRIBE", "end.", "optout"])
 def test_stop_keywords_record_an_opt_out_and_start_records_an_opt_in(
     client: TestClient, database: Database, body: str
@@ -235,7 +243,8 @@ def test_help_is_recorded_without_a_task_or_a_reply(client: TestClient, database
 def test_unknown_senders_are_recorded_without_a_patient(
     client: TestClient, database: Database
 ) -> None:
-    inbound(client, "2", "SM" + "4" * 32, sender="+447700900777")
+    reply = inbound(client, "2", "SM" + "4" * 32, sender="+447700900777")
+    assert reply.endswith("<Response />")  # nobody will follow up, so promise nothing
     with database.unit_of_work() as session:
         (reply,) = session.scalars(select(SmsInbound)).all()
         assert (reply.patient_id, reply.intent) == (None, "cancel")
