@@ -243,8 +243,8 @@ def test_help_is_recorded_without_a_task_or_a_reply(client: TestClient, database
 def test_unknown_senders_are_recorded_without_a_patient(
     client: TestClient, database: Database
 ) -> None:
-    reply = inbound(client, "2", "SM" + "4" * 32, sender="+447700900777")
-    assert reply.endswith("<Response />")  # nobody will follow up, so promise nothing
+    answer = inbound(client, "2", "SM" + "4" * 32, sender="+447700900777")
+    assert answer.endswith("<Response />")  # nobody will follow up, so promise nothing
     with database.unit_of_work() as session:
         (reply,) = session.scalars(select(SmsInbound)).all()
         assert (reply.patient_id, reply.intent) == (None, "cancel")
