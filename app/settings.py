@@ -7,7 +7,7 @@ with a missing or placeholder secret.
 from __future__ import annotations
 
 import functools
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -83,6 +83,18 @@ class Settings(BaseSettings):
     # working morning.
     calls_day_start_hour: int = Field(default=9, ge=0, le=23)
     calls_day_end_hour: int = Field(default=17, ge=1, le=24)
+    # SMS reminders and dispatcher (see app/sms).
+    sms_reminder_offsets_days: list[int] = Field(default_factory=lambda: [7, 2])
+    sms_quiet_hours_start: time = time(20, 0)  # local time (settings.timezone), DST aware
+    sms_quiet_hours_end: time = time(8, 0)
+    sms_send_rate_per_second: float = 10.0  # per dispatcher process; 0 means unlimited
+    sms_batch_size: int = 50
+    sms_lease_seconds: float = 120.0
+    sms_max_attempts: int = 6
+    sms_retry_base_seconds: float = 30.0
+    sms_retry_max_seconds: float = 3600.0
+    sms_poll_seconds: float = 5.0
+    twilio_timeout_seconds: float = 10.0
 
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_placeholders(self) -> Settings:
