@@ -8,10 +8,12 @@ import typer
 
 from app import __version__, worker
 from app.auth import cli as auth_cli
+from app.calls import cli as calls_cli
 from app.console import JsonFlag, emit, handles_domain_errors
 from app.db import migrate
 from app.imports import cli as imports_cli
 from app.settings import get_settings
+from app.sms import cli as sms_cli
 from app.synth import cli as synth_cli
 
 app = typer.Typer(
@@ -80,7 +82,9 @@ def demo(
 
 auth_cli.register(app)
 imports_cli.register(app)
+calls_cli.register(app)
 synth_cli.register(app)
+sms_cli.register(app)
 worker.register(app)
 
 

@@ -95,8 +95,34 @@ def _accounts(context: DemoContext) -> None:
     context.summary.add("accounts", ensure_demo_accounts(context.database))
 
 
+def _queue(context: DemoContext) -> None:
+    from app.calls.cli import build_for_day
+
+    today = datetime.now(ZoneInfo(context.settings.timezone)).date()
+    result = build_for_day(context.database, context.settings, today)
+    context.summary.add(
+        "queue",
+        f"{result.calls_in_queue} calls queued for {today} "
+        f"({result.assigned_call} call arm, {result.assigned_holdout} held out newly assigned)",
+    )
+
+
+def _reminders(context: DemoContext) -> None:
+    from app.sms.service import schedule_reminders, seed_default_templates
+
+    today = datetime.now(ZoneInfo(context.settings.timezone)).date()
+    with context.database.unit_of_work() as session:
+        seed_default_templates(session)
+        reminders = schedule_reminders(session, context.settings, on_date=today)
+    context.summary.add(
+        "sms reminders",
+        f"{reminders.created} queued, {reminders.already_scheduled} already queued, "
+        f"{reminders.no_sms_channel} with no SMS channel",
+    )
+
+
 # Later stages (train, score, queue, reminders) append their own step here.
-DEMO_STEPS: list[DemoStep] = [_migrate, _synthesise_and_import, _accounts]
+DEMO_STEPS: list[DemoStep] = [_migrate, _synthesise_and_import, _accounts, _reminders, _queue]
 
 
 def prepare_demo(settings: Settings, *, patients: int, show_progress: bool) -> DemoSummary:

@@ -14,6 +14,7 @@ from app import __version__
 from app.appointments.router import router as appointments_router
 from app.auth.pages import router as auth_pages
 from app.auth.router import router as auth_router
+from app.calls.router import router as calls_router
 from app.db.errors import install_database_error_handlers
 from app.db.session import Database
 from app.errors import DomainError
@@ -24,6 +25,9 @@ from app.observability.router import router as metrics_router
 from app.openapi import install_openapi
 from app.patients.router import router as patients_router
 from app.settings import Settings, get_settings
+from app.sms.pages import router as sms_pages
+from app.sms.router import router as sms_router
+from app.sms.webhooks import router as sms_webhooks_router
 from app.ui.errors import domain_error_response
 from app.ui.pages import router as ui_pages
 from app.ui.setup import install_ui
@@ -93,6 +97,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(auth_router)
     app.include_router(auth_pages)
     app.include_router(ui_pages)
+    app.include_router(calls_router)
+    app.include_router(sms_router)
+    app.include_router(sms_webhooks_router)
+    app.include_router(sms_pages)
     app.include_router(metrics_router)
     install_openapi(app)
     install_database_error_handlers(app)

@@ -2,9 +2,11 @@
 
 from app.appointments import tables as appointment_tables
 from app.auth import tables as auth_tables
+from app.calls import tables as call_tables
 from app.db.base import Base
 from app.patients import tables as patient_tables
 from app.risk import tables as risk_tables
+from app.sms import tables as sms_tables
 from app.tasks import tables as task_tables
 
 metadata = Base.metadata
@@ -12,8 +14,10 @@ metadata = Base.metadata
 __all__ = [
     "appointment_tables",
     "auth_tables",
+    "call_tables",
     "metadata",
     "patient_tables",
     "risk_tables",
+    "sms_tables",
     "task_tables",
 ]

@@ -83,7 +83,6 @@ def test_the_sms_dispatcher_sends_everything_exactly_once_through_a_restart(
     from app.sms.dispatcher import Dispatcher
     from app.sms.providers import FakeSender
     from app.sms.tables import SmsMessage
-
     from tests.sms.helpers import DAYTIME, create_message
 
     require_local_postgres(settings.database_url)
@@ -145,7 +144,6 @@ def test_the_queue_build_cut_off_by_a_restart_is_retried_and_builds_once(
     from app.calls import documents
     from app.calls.queue import build_queue
     from app.calls.tables import CallAssignment
-
     from tests.calls.helpers import MORNING, QUEUE_DAY, calls_settings, create_eligible_appointment
 
     require_local_postgres(settings.database_url)
