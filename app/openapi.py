@@ -2,8 +2,9 @@
 
 FastAPI documents only 200 and 422. Domain errors (`app.errors`) answer 400, 404 and 409,
 and an unreachable database 503, with `{"detail", "code", "errors"?}` from any operation;
-guarded operations (per `app.auth.policy`) also answer 401 and 403; signing in answers 401
-and 429. Documenting them lets clients and the schemathesis fuzz tests hold the API to its
+guarded operations (per `app.auth.policy`) also answer 401 and 403, webhooks 403 for a bad
+signature; signing in answers 401 and 429; 422 is either FastAPI's validation body or a domain
+error. Documenting them lets clients and the schemathesis fuzz tests hold the API to its
 schema.
 """
 
@@ -32,6 +33,7 @@ DESCRIPTIONS = {
     "403": "The role does not allow this, or the CSRF token is missing or wrong",
     "404": "Not found",
     "409": "Conflicts with the current state",
+    "422": "The request or a value in it is not valid",
     "429": "Too many attempts; wait and try again",
     "503": "The database is briefly unreachable; retry after the Retry-After seconds",
 }
@@ -57,10 +59,25 @@ def add_error_responses(document: dict[str, Any]) -> dict[str, Any]:
                 statuses.extend(GUARDED)
             if (method.upper(), path) == ("POST", "/api/auth/session"):
                 statuses.extend(SIGN_IN)
+            if path.startswith("/webhooks/"):
+                statuses.append("403")  # a missing or wrong X-Twilio-Signature
             responses = operation.setdefault("responses", {})
             for status in statuses:
                 responses.setdefault(status, _error_response(status))
+            _allow_domain_422(responses)
     return document
+
+
+def _allow_domain_422(responses: dict[str, Any]) -> None:
+    """422 is FastAPI's request validation or a domain InvalidInputError: document both."""
+    schema = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema")
+    if schema is None:
+        responses["422"] = _error_response("422")
+        return
+    if "anyOf" not in schema:
+        responses["422"]["content"]["application/json"]["schema"] = {
+            "anyOf": [schema, {"$ref": "#/components/schemas/Error"}]
+        }
 
 
 def install_openapi(app: FastAPI) -> None:

@@ -15,7 +15,7 @@ from app.auth.audit import record_audit
 from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
-from app.db.errors import RecordId
+from app.db.errors import MAX_RECORD_ID, RecordId
 from app.db.session import get_session
 from app.errors import NotFoundError
 from app.pagination import Page, PageParams, page_params
@@ -41,7 +41,7 @@ def list_appointments(
     start_from: Annotated[date | None, Query(alias="from", description="first day")] = None,
     start_to: Annotated[date | None, Query(alias="to", description="day after the last")] = None,
     clinic: Annotated[str | None, Query(max_length=32)] = None,
-    patient_id: Annotated[int | None, Query()] = None,
+    patient_id: Annotated[int | None, Query(ge=1, le=MAX_RECORD_ID)] = None,
 ) -> Page[AppointmentOut]:
     timezone = request.app.state.settings.timezone
     rows, total = repository.list_appointments(

@@ -34,9 +34,11 @@ RecordId = Annotated[int, Path(ge=1, le=MAX_RECORD_ID)]
 
 def install_database_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DataError)
-    async def data_error(request: Request, error: DataError) -> Response:
+    @app.exception_handler(OverflowError)  # SQLite's driver refuses ints beyond 64 bits
+    async def data_error(request: Request, error: DataError | OverflowError) -> Response:
         # The statement and parameters can hold patient data: log the error class only.
-        logger.warning("database refused a value: %s", type(error.orig).__name__)
+        cause = error.orig if isinstance(error, DataError) else error
+        logger.warning("database refused a value: %s", type(cause).__name__)
         return domain_error_response(
             request, InvalidInputError("A value in the request is out of range or malformed.")
         )

@@ -79,3 +79,34 @@ def test_a_query_value_the_database_cannot_hold_is_a_client_error(
 
     assert response.status_code in {200, 422}
     assert response.status_code != 500
+
+
+def test_an_id_beyond_64_bits_is_refused_on_every_backend(
+    app_client: TestClient, session: Session
+) -> None:
+    # 6. Found on SQLite: a patient filter of 2**63 made the driver raise OverflowError (500).
+    create_user(session, username="regress-64")
+    session.commit()
+    sign_in(app_client, "regress-64")
+
+    response = app_client.get("/api/appointments", params={"patient_id": 2**63, "limit": 1})
+
+    assert response.status_code == 422
+
+
+def test_a_domain_422_matches_the_documented_schema(app_client: TestClient) -> None:
+    # 7. A domain error's 422 body ({"detail": text}) contradicted FastAPI's documented
+    # validation body; 422 now documents both.
+    paths = app_client.get("/openapi.json").json()["paths"]
+    schema = paths["/api/calls/{call_id}/attempts"]["post"]["responses"]["422"]["content"][
+        "application/json"
+    ]["schema"]
+
+    assert {"$ref": "#/components/schemas/Error"} in schema["anyOf"]
+
+
+def test_webhooks_document_the_403_for_a_bad_signature(app_client: TestClient) -> None:
+    # 8. Webhooks answered 403 for a missing signature, undocumented.
+    paths = app_client.get("/openapi.json").json()["paths"]
+
+    assert "403" in paths["/webhooks/twilio/status"]["post"]["responses"]
