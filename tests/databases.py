@@ -22,7 +22,10 @@ def temporary_database(server_url: str, workdir: Path) -> Iterator[str]:
         return
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     name = f"navigator_test_{worker}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    # Pre-ping: the fault tests restart the server between creating and dropping.
+    admin = create_engine(
+        url.set(database="postgres"), isolation_level="AUTOCOMMIT", pool_pre_ping=True
+    )
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
