@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,6 +32,7 @@ from app.patients.tables import Patient
 from app.settings import Settings
 from app.synth.service import write_trust
 from tests.auth.helpers import create_user, sign_in
+from tests.sms.helpers import AUTH_TOKEN, post_signed
 
 
 class Capture(logging.Handler):
@@ -75,6 +78,11 @@ def identifiers(session: Session) -> set[str]:
         for phone in (patient.mobile_phone, patient.landline_phone):
             if phone and phone.startswith("+44"):
                 values.add("0" + phone[3:])  # national format
+    from app.sms.tables import SmsInbound, SmsMessage
+
+    # Message bodies (reminders name the clinic and time; replies are free text).
+    values.update(session.scalars(select(SmsMessage.body)))
+    values.update(session.scalars(select(SmsInbound.body)))
     return {value for value in values if len(value) >= 3}
 
 
@@ -112,6 +120,64 @@ def run_main_flows(database: Database, settings: Settings, session: Session, tmp
         client.get("/audit")
         client.get("/admin/users")
         client.get(f"/no-such-page/{patient.nhs_number}")
+        run_call_and_sms_flows(database, settings, client, today)
+
+
+def run_call_and_sms_flows(
+    database: Database, settings: Settings, client: TestClient, today: date
+) -> None:
+    """Queue build, the call screen and outcomes; SMS schedule, dispatch and webhooks."""
+    from app.calls.cli import build_for_day
+    from app.sms import service as sms_service
+    from app.sms.dispatcher import Dispatcher
+    from app.sms.providers import FakeSender
+    from app.sms.tables import SmsMessage
+
+    build_for_day(database, settings, today)
+    csrf = client.get("/api/auth/me").json()["csrf_token"]
+    headers = {"X-CSRF-Token": csrf}
+    client.get("/api/calls/queue")
+    call = client.post("/api/calls/next", headers=headers).json()
+    if call:
+        client.get(f"/api/calls/{call['id']}")
+        client.post(
+            f"/api/calls/{call['id']}/attempts", json={"result": "answered"}, headers=headers
+        )
+        client.post(
+            f"/api/calls/{call['id']}/outcomes",
+            json={"outcomes": [{"kind": "confirmed"}], "complete": True},
+            headers=headers,
+        )
+    with database.unit_of_work() as session:
+        sms_service.seed_default_templates(session)
+        for offset in range(0, 15):
+            sms_service.schedule_reminders(session, settings, on_date=today + timedelta(offset))
+    daytime = datetime.combine(today, datetime.min.time(), UTC) + timedelta(hours=12)
+    sender = FakeSender()
+    Dispatcher(database, settings, sender, clock=lambda: daytime).run_once()
+    with database.unit_of_work() as session:
+        sent = list(session.scalars(select(SmsMessage).where(SmsMessage.provider_sid.is_not(None))))
+        session.expunge_all()
+    assert sent, "no reminder was sent: the SMS flow did not run"
+    client.get("/sms")
+    client.get("/api/sms/stats")
+    client.get(f"/api/sms/patients/{sent[0].patient_id}/messages")
+    for message in sent[:3]:
+        post_signed(
+            client,
+            "/webhooks/twilio/status",
+            {"MessageSid": message.provider_sid or "", "MessageStatus": "delivered"},
+        )
+        post_signed(
+            client,
+            "/webhooks/twilio/inbound",
+            {
+                "MessageSid": "SM" + uuid.uuid4().hex,
+                "From": message.to_number,
+                "To": "+447700900999",
+                "Body": "2 please call me, my name is " + message.body[:20],
+            },
+        )
 
 
 def test_no_patient_identifier_appears_in_any_log_line(
@@ -119,15 +185,19 @@ def test_no_patient_identifier_appears_in_any_log_line(
 ) -> None:
     # A fresh engine, created after logging is set up, as in production (SQLAlchemy decides
     # whether to log statements when an engine connects).
-    fresh = Database(settings)
+    flow_settings = settings.model_copy(
+        update={"twilio_auth_token": SecretStr(AUTH_TOKEN), "sms_send_rate_per_second": 0.0}
+    )
+    fresh = Database(flow_settings)
     try:
-        run_main_flows(fresh, settings, session, tmp_path)
+        run_main_flows(fresh, flow_settings, session, tmp_path)
     finally:
         fresh.dispose()
 
     values = identifiers(session)
     session.commit()
     assert len(values) > 100  # the check has something to look for
+    assert any("please call me" in value for value in values)  # replies were received
     assert captured.lines, "nothing was logged: the capture is not working"
     assert leaks(captured.lines, values) == []
 
