@@ -147,3 +147,23 @@ def test_navigator_worker_once_runs_what_is_due(
 
     assert result.exit_code == 0, result.output
     assert '"failed": []' in result.output
+
+
+def test_the_real_daily_jobs_run_through_the_worker(database: Database, settings: Settings) -> None:
+    from app.worker import default_dispatch, default_jobs
+
+    jobs = default_jobs(settings)
+    worker = Worker(
+        database,
+        settings,
+        jobs,
+        default_dispatch(database, settings),
+        clock=Clock(datetime(2026, 11, 25, 12, 0, tzinfo=UTC)),
+    )
+
+    summary = worker.tick()
+
+    assert [job.name for job in jobs] == ["queue_build", "sms_schedule"]
+    assert summary.ran == ["queue_build", "sms_schedule"]
+    assert summary.failed == []
+    assert worker.tick().ran == []
