@@ -16,6 +16,7 @@ from app.auth.roles import Role
 from app.auth.schemas import AuditEventOut, MeOut, SessionOut, SignInIn, UserOut
 from app.auth.signin import attempt_sign_in, clear_session_cookie, set_session_cookie
 from app.auth.tables import User
+from app.db.errors import MAX_RECORD_ID
 from app.db.session import get_session
 from app.pagination import Page, PageParams, page_params
 from app.settings import Settings
@@ -67,7 +68,7 @@ def audit_log(
     session: Annotated[Session, Depends(get_session)],
     page: Annotated[PageParams, Depends(page_params)],
     username: Annotated[str | None, Query(max_length=64)] = None,
-    patient_id: Annotated[int | None, Query()] = None,
+    patient_id: Annotated[int | None, Query(ge=1, le=MAX_RECORD_ID)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     on: Annotated[date | None, Query(alias="date", description="local day")] = None,
 ) -> Page[AuditEventOut]:

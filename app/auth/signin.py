@@ -77,7 +77,12 @@ async def attempt_sign_in(request: Request, username: str, password: str) -> Sig
     throttle = _throttle(request, settings)
     if throttle.blocked(client):
         raise TooManyAttemptsError("Too many sign-in attempts. Wait a minute and try again.")
-    result = await run_in_threadpool(_attempt, database, settings, username, password)
+    if "\x00" in username:
+        # No account can have a NUL in its name (PostgreSQL text refuses it): the ordinary
+        # failure, not a database error.
+        result = SignInResult(user=None, opened=None)
+    else:
+        result = await run_in_threadpool(_attempt, database, settings, username, password)
     if result.user is None:
         throttle.record_failure(client)
         await asyncio.sleep(settings.login_failure_delay_ms / 1000)

@@ -110,3 +110,28 @@ def test_webhooks_document_the_403_for_a_bad_signature(app_client: TestClient) -
     paths = app_client.get("/openapi.json").json()["paths"]
 
     assert "403" in paths["/webhooks/twilio/status"]["post"]["responses"]
+
+
+def test_a_username_with_a_nul_is_an_ordinary_failed_sign_in(app_client: TestClient) -> None:
+    # 9. Found on PostgreSQL: a NUL in the username reached the database, which refuses it.
+    response = app_client.post(
+        "/api/auth/session", json={"username": "y\u0000x", "password": "whatever"}
+    )
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "sign_in_failed"
+
+
+def test_the_audit_patient_filter_is_bounded(app_client: TestClient, session: Session) -> None:
+    # 10. Found on PostgreSQL: a negative 64-bit patient filter on the audit log was refused
+    # by the database; the bound is now in the schema.
+    from app.auth.roles import Role
+
+    create_user(session, role=Role.MANAGER, username="regress-audit-bound")
+    session.commit()
+    sign_in(app_client, "regress-audit-bound")
+
+    response = app_client.get("/api/audit", params={"patient_id": -8315058763})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "patient_id"]
