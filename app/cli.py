@@ -10,6 +10,7 @@ from app import __version__
 from app.console import JsonFlag, emit, handles_domain_errors
 from app.db import migrate
 from app.imports import cli as imports_cli
+from app.risk import cli as risk_cli
 from app.settings import get_settings
 from app.synth import cli as synth_cli
 
@@ -79,6 +80,7 @@ def demo(
 
 imports_cli.register(app)
 synth_cli.register(app)
+risk_cli.register(app)
 
 
 def main() -> None:

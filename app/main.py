@@ -18,6 +18,7 @@ from app.errors import DomainError
 from app.health.router import router as health_router
 from app.logging_setup import configure_logging, request_id_var
 from app.patients.router import router as patients_router
+from app.risk.router import router as risk_router
 from app.settings import Settings, get_settings
 
 logger = logging.getLogger("navigator.http")
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(health_router)
     app.include_router(patients_router)
     app.include_router(appointments_router)
+    app.include_router(risk_router)
     return app
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import skops.io as sio
+from scipy.special import expit
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from app.errors import DomainError, InvalidInputError
@@ -69,7 +70,7 @@ def calibrate(
     logit: npt.NDArray[np.float64], calibration: dict[str, float]
 ) -> npt.NDArray[np.float64]:
     z = calibration["a"] * logit + calibration["b"]
-    return np.asarray(1 / (1 + np.exp(-z)), dtype=float)
+    return np.asarray(expit(z), dtype=float)
 
 
 def sha256_of(path: Path) -> str:

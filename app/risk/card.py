@@ -162,6 +162,8 @@ def render_markdown(card: dict[str, Any]) -> str:
     lines += ["", "## Fairness (test period, 95% bootstrap intervals)", ""]
     for attribute, table in card["fairness"].items():
         flag = " **gap above limit**" if table["gap_flagged"] else ""
+        if table["gap_flagged"] and not table.get("gap_beyond_noise"):
+            flag += " (the best and worst groups' intervals overlap: may be noise)"
         lines += [
             f"### {FAIRNESS_LABELS.get(attribute, attribute)}",
             "",

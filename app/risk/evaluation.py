@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
+from scipy.special import expit
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from app.reference.codes import AGE_BANDS, SEXES
@@ -37,7 +38,7 @@ def calibration_intercept_slope(y: FloatArray, p: FloatArray) -> tuple[float, fl
     x = _logit(p)
     intercept = 0.0
     for _ in range(50):
-        mu = 1 / (1 + np.exp(-(intercept + x)))
+        mu = expit(intercept + x)
         gradient = np.sum(y - mu)
         hessian = np.sum(mu * (1 - mu)) + 1e-12
         step = gradient / hessian
@@ -53,7 +54,7 @@ def logistic_fit(x: FloatArray, y: FloatArray) -> tuple[float, float]:
     beta = np.zeros(2)
     design = np.column_stack([np.ones_like(x), x])
     for _ in range(50):
-        mu = 1 / (1 + np.exp(-(design @ beta)))
+        mu = expit(design @ beta)
         gradient = design.T @ (y - mu)
         hessian = (design * (mu * (1 - mu))[:, None]).T @ design + np.eye(2) * 1e-9
         step = np.linalg.solve(hessian, gradient)
@@ -217,12 +218,20 @@ def fairness_table(
                     ci95=bootstrap_intervals(group_y, group_p, rng),
                 )
             rows.append(row)
-        scored = [row["auroc"] for row in rows if "auroc" in row]
-        gap = float(max(scored) - min(scored)) if len(scored) >= 2 else 0.0
+        scored = [row for row in rows if "auroc" in row]
+        gap, separated = 0.0, False
+        if len(scored) >= 2:
+            best = max(scored, key=lambda row: row["auroc"])
+            worst = min(scored, key=lambda row: row["auroc"])
+            gap = float(best["auroc"] - worst["auroc"])
+            # Whether the intervals of best and worst do not even overlap: a gap that small
+            # groups alone cannot explain.
+            separated = bool(best["ci95"]["auroc"][0] > worst["ci95"]["auroc"][1])
         table[attribute] = {
             "groups": rows,
             "auroc_gap": gap,
             "gap_limit": gap_limit,
             "gap_flagged": gap > gap_limit,
+            "gap_beyond_noise": separated,
         }
     return table

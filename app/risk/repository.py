@@ -6,9 +6,9 @@ million rows turn into numpy arrays without building a Python datetime per value
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 from datetime import datetime
-import typing
 from typing import Any
 
 import numpy as np

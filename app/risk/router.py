@@ -1,0 +1,45 @@
+"""JSON API of the risk model registry: list models, read the active card, activate one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from app.db.session import get_session
+from app.risk import service
+from app.risk.schemas import RiskModelCard, RiskModelOut
+from app.risk.tables import RiskModel
+
+router = APIRouter(prefix="/api/risk", tags=["risk"])
+
+
+def _summary(model: RiskModel) -> RiskModelOut:
+    metrics = model.card.get("metrics") or {}
+    return RiskModelOut(
+        version=model.version,
+        trained_at=model.trained_at,
+        active=model.active,
+        activated_at=model.activated_at,
+        artefact_sha256=model.artefact_sha256,
+        auroc=metrics.get("auroc"),
+        ethnicity_is_input=model.card.get("ethnicity_is_input"),
+    )
+
+
+@router.get("/models", response_model=list[RiskModelOut])
+def list_models(session: Annotated[Session, Depends(get_session)]) -> list[RiskModelOut]:
+    return [_summary(model) for model in service.list_models(session)]
+
+
+@router.get("/models/active", response_model=RiskModelCard)
+def active_model(session: Annotated[Session, Depends(get_session)]) -> RiskModelCard:
+    """The active model's card: evaluation, baselines, fairness table, intended use."""
+    model = service.get_active_model(session)
+    return RiskModelCard(version=model.version, active=True, card=model.card)
+
+
+@router.post("/models/{version}/activate", response_model=RiskModelOut)
+def activate(version: str, session: Annotated[Session, Depends(get_session)]) -> RiskModelOut:
+    return _summary(service.activate_model(session, version))
