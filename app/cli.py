@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from app import __version__
+from app.auth import cli as auth_cli
 from app.console import JsonFlag, emit, handles_domain_errors
 from app.db import migrate
 from app.imports import cli as imports_cli
@@ -78,6 +79,7 @@ def demo(
         run_server(host=host, port=port, workers=1)
 
 
+auth_cli.register(app)
 imports_cli.register(app)
 synth_cli.register(app)
 risk_cli.register(app)
