@@ -25,13 +25,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.db import migrate  # noqa: E402
-from app.db.session import Database  # noqa: E402
-from app.risk import repository, service  # noqa: E402
-from app.risk.features import build_features  # noqa: E402
-from app.settings import Settings  # noqa: E402
-from tests.databases import temporary_database  # noqa: E402
-from tests.risk.synthetic import generate_trust, insert_trust  # noqa: E402
+from app.db import migrate
+from app.db.session import Database
+from app.risk import repository, service
+from app.risk.features import build_features
+from app.settings import Settings
+from tests.databases import temporary_database
+from tests.risk.synthetic import generate_trust, insert_trust
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

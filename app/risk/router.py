@@ -7,12 +7,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
+from app.auth.audit import record_audit
+from app.auth.dependencies import require_role
+from app.auth.roles import Role
+from app.auth.tables import User
 from app.db.session import get_session
 from app.risk import service
 from app.risk.schemas import RiskModelCard, RiskModelOut
 from app.risk.tables import RiskModel
 
-router = APIRouter(prefix="/api/risk", tags=["risk"])
+# Managers read the registry and cards; only admins change which model scores patients,
+# because activation changes who is offered calls for everyone.
+router = APIRouter(
+    prefix="/api/risk", tags=["risk"], dependencies=[Depends(require_role(Role.MANAGER))]
+)
 
 
 def _summary(model: RiskModel) -> RiskModelOut:
@@ -41,5 +49,13 @@ def active_model(session: Annotated[Session, Depends(get_session)]) -> RiskModel
 
 
 @router.post("/models/{version}/activate", response_model=RiskModelOut)
-def activate(version: str, session: Annotated[Session, Depends(get_session)]) -> RiskModelOut:
-    return _summary(service.activate_model(session, version))
+def activate(
+    version: str,
+    session: Annotated[Session, Depends(get_session)],
+    user: Annotated[User, Depends(require_role(Role.ADMIN))],
+) -> RiskModelOut:
+    model = service.activate_model(session, version)
+    record_audit(
+        session, user_id=user.id, action="risk_model.activated", detail={"version": version}
+    )
+    return _summary(model)

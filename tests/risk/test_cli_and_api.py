@@ -12,10 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from app.auth.roles import Role
 from app.cli import app as cli_app
 from app.db.session import Database
 from app.risk import service
 from app.settings import Settings, get_settings
+from tests.auth.helpers import create_user, sign_in
 from tests.risk.helpers import NOW, create_trust, risk_settings
 
 
@@ -79,15 +81,34 @@ def test_cli_errors_are_clear(database: Database, cli_env: Settings) -> None:
     assert result.exit_code != 0
 
 
+def test_api_needs_a_manager_to_read_and_an_admin_to_activate(
+    session: Session, app_client: TestClient
+) -> None:
+    assert app_client.get("/api/risk/models").status_code == 401
+    create_user(session, Role.NAVIGATOR, username="nav")
+    create_user(session, Role.MANAGER, username="boss")
+    session.commit()
+    sign_in(app_client, "nav")
+    assert app_client.get("/api/risk/models").status_code == 403
+    csrf = sign_in(app_client, "boss")
+    assert app_client.get("/api/risk/models").json() == []
+    refused = app_client.post("/api/risk/models/x/activate", headers={"X-CSRF-Token": csrf})
+    assert refused.status_code == 403
+
+
 def test_api_lists_models_shows_the_active_card_and_activates(
     session: Session, settings: Settings, app_client: TestClient
 ) -> None:
+    create_user(session, Role.ADMIN, username="admin")
+    session.commit()
+    csrf = sign_in(app_client, "admin")
     assert app_client.get("/api/risk/models/active").status_code == 409
     settings = risk_settings(settings)
     create_trust(session, patients=300, past=2_500, future=0)
     older = service.train_model(session, settings, as_of=NOW).model.version
     newer = service.train_model(session, settings, as_of=NOW).model.version
     session.commit()
+    headers = {"X-CSRF-Token": csrf}
 
     models = app_client.get("/api/risk/models").json()
     assert {m["version"] for m in models} == {older, newer}
@@ -96,8 +117,8 @@ def test_api_lists_models_shows_the_active_card_and_activates(
     assert "fairness" in card["card"]
     assert "baselines" in card["card"]
 
-    response = app_client.post(f"/api/risk/models/{older}/activate")
+    response = app_client.post(f"/api/risk/models/{older}/activate", headers=headers)
     assert response.status_code == 200
     assert response.json()["active"] is True
     assert app_client.get("/api/risk/models/active").json()["version"] == older
-    assert app_client.post("/api/risk/models/nope/activate").status_code == 404
+    assert app_client.post("/api/risk/models/nope/activate", headers=headers).status_code == 404
