@@ -95,8 +95,15 @@ def _accounts(context: DemoContext) -> None:
     context.summary.add("accounts", ensure_demo_accounts(context.database))
 
 
+def _train_and_score(context: DemoContext) -> None:
+    from app.risk.demo import train_and_score
+
+    for step, outcome in train_and_score(context.database, context.settings):
+        context.summary.add(step, outcome)
+
+
 # Later stages (train, score, queue, reminders) append their own step here.
-DEMO_STEPS: list[DemoStep] = [_migrate, _synthesise_and_import, _accounts]
+DEMO_STEPS: list[DemoStep] = [_migrate, _synthesise_and_import, _accounts, _train_and_score]
 
 
 def prepare_demo(settings: Settings, *, patients: int, show_progress: bool) -> DemoSummary:

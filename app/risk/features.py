@@ -56,6 +56,7 @@ BASE_FEATURES: tuple[str, ...] = (
     "n_prior_attended",
     "n_prior_dna",
     "prior_dna_rate",
+    "shrunk_prior_dna_rate",
     "dna_last_4",
     "known_last_4",
     "days_since_last_dna",
@@ -69,6 +70,10 @@ BASE_FEATURES: tuple[str, ...] = (
 CATEGORICAL_FEATURES = frozenset({"specialty", "age_band", "sex"})
 # Pseudo-appointments at the trust-wide rate that shrink a small clinic's DNA rate.
 CLINIC_RATE_PSEUDOCOUNT = 50.0
+# The same for a patient's own rate: with few earlier appointments the trust's rate dominates,
+# which ranks a patient with 1 DNA in 1 below one with 5 in 6 (trees cannot easily learn this
+# ratio-with-prior from raw counts on small data).
+PATIENT_RATE_PSEUDOCOUNT = 2.0
 CATEGORICAL_FEATURES_WITH_ETHNICITY = CATEGORICAL_FEATURES | {ETHNICITY_FEATURE}
 SEX_CODES = ("M", "F", "X", "U")
 # Clinics beyond this many (by training frequency) are treated as "unknown clinic": native
@@ -241,7 +246,12 @@ def build_features(
     columns["learning_disability"] = history.learning_disability[patient].astype(float)
 
     columns.update(_history_features(history, patient, moments, rows))
-    columns["clinic_dna_rate"] = _clinic_dna_rate(history, rows, moments)
+    trust_rate = _trust_dna_rate(history, moments)
+    columns["clinic_dna_rate"] = _clinic_dna_rate(history, rows, moments, trust_rate)
+    seen = columns["n_prior_dna"] + columns["n_prior_attended"]
+    columns["shrunk_prior_dna_rate"] = (
+        columns["n_prior_dna"] + PATIENT_RATE_PSEUDOCOUNT * trust_rate
+    ) / (seen + PATIENT_RATE_PSEUDOCOUNT)
 
     if include_ethnicity:
         groups = np.array([ETHNIC_GROUPS.get(str(c), "Not known") for c in history.ethnic_category])
@@ -330,23 +340,33 @@ def _history_features(
     }
 
 
-def _clinic_dna_rate(history: AppointmentHistory, rows: IntArray, moments: IntArray) -> FloatArray:
-    """Each clinic's DNA rate over outcomes known before T, shrunk towards the trust's rate."""
+def _decided_outcomes(history: AppointmentHistory) -> tuple[IntArray, IntArray, FloatArray]:
+    """Rows with a recorded DNA or attendance, when each became known, and whether a DNA."""
     code = history.attendance_code
     dna = (code == 3) | (code == 7)
     decided = np.flatnonzero((dna | (code == 5) | (code == 6)) & (history.recorded_s < NEVER))
     known_at = np.maximum(history.start_s, history.recorded_s)[decided]
+    return decided, known_at, dna[decided].astype(float)
+
+
+def _trust_dna_rate(history: AppointmentHistory, moments: IntArray) -> FloatArray:
+    """The trust-wide DNA rate over outcomes known before each moment."""
+    decided, known_at, dna = _decided_outcomes(history)
+    trust = _PrefixCounter(np.zeros(len(decided), dtype=np.int64), known_at, {"dna": dna})
+    first, end = trust.positions(np.zeros(len(moments), dtype=np.int64), moments)
+    seen = (end - first).astype(float)
+    return np.where(seen > 0, trust.total("dna", first, end) / np.maximum(seen, 1), np.nan)
+
+
+def _clinic_dna_rate(
+    history: AppointmentHistory, rows: IntArray, moments: IntArray, trust_rate: FloatArray
+) -> FloatArray:
+    """Each clinic's DNA rate over outcomes known before T, shrunk towards the trust's rate."""
+    decided, known_at, dna = _decided_outcomes(history)
     _codes, clinic = np.unique(history.clinic_code.astype(str), return_inverse=True)
     clinic = clinic.astype(np.int64)
-    weights = {"dna": dna[decided].astype(float)}
-    by_clinic = _PrefixCounter(clinic[decided], known_at, weights)
+    by_clinic = _PrefixCounter(clinic[decided], known_at, {"dna": dna})
     first, end = by_clinic.positions(clinic[rows], moments)
-    trust = _PrefixCounter(np.zeros(len(decided), dtype=np.int64), known_at, weights)
-    first_t, end_t = trust.positions(np.zeros(len(rows), dtype=np.int64), moments)
-    trust_seen = (end_t - first_t).astype(float)
-    trust_rate = np.where(
-        trust_seen > 0, trust.total("dna", first_t, end_t) / np.maximum(trust_seen, 1), np.nan
-    )
     seen = (end - first).astype(float)
     return (by_clinic.total("dna", first, end) + CLINIC_RATE_PSEUDOCOUNT * trust_rate) / (
         seen + CLINIC_RATE_PSEUDOCOUNT

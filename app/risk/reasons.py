@@ -29,6 +29,7 @@ REASON_GROUPS: dict[str, tuple[str, ...]] = {
         "n_prior_attended",
         "n_prior_dna",
         "prior_dna_rate",
+        "shrunk_prior_dna_rate",
         "dna_last_4",
         "known_last_4",
         "days_since_last_dna",

@@ -57,13 +57,26 @@ IntArray = npt.NDArray[np.int64]
 HYPERPARAMETERS: dict[str, Any] = {
     "learning_rate": 0.05,
     "max_iter": 500,
-    "max_leaf_nodes": 15,
-    "min_samples_leaf": 200,
+    "max_leaf_nodes": 7,
+    "min_samples_leaf": 50,
     "l2_regularization": 1.0,
     "early_stopping": True,
     "validation_fraction": 0.1,
     "n_iter_no_change": 20,
     "random_state": 0,
+}
+# Domain knowledge as constraints (DOMAIN.md section 4): more and more recent missed
+# appointments, a clinic's higher DNA rate and a longer lead time never lower the risk. They
+# stop the trees from learning noisy steps, which on a trust's first year of data otherwise
+# loses to the patient's prior DNA rate alone.
+MONOTONIC: dict[str, int] = {
+    "n_prior_dna": 1,
+    "prior_dna_rate": 1,
+    "shrunk_prior_dna_rate": 1,
+    "dna_last_4": 1,
+    "clinic_dna_rate": 1,
+    "days_since_last_dna": -1,
+    "lead_time_days": 1,
 }
 LOGISTIC_MAX_ROWS = 200_000
 PRIOR_RATE_PSEUDOCOUNT = 2.0
@@ -255,7 +268,10 @@ def train_model(
     progress.advance()
 
     progress.update(description="Fitting gradient boosting")
-    classifier = HistGradientBoostingClassifier(categorical_features=mask, **HYPERPARAMETERS)
+    monotonic = [MONOTONIC.get(name, 0) for name in names]
+    classifier = HistGradientBoostingClassifier(
+        categorical_features=mask, monotonic_cst=monotonic, **HYPERPARAMETERS
+    )
     classifier.fit(features[fit], y_all[fit])
     progress.advance()
 
@@ -326,7 +342,11 @@ def train_model(
         features=names,
         categorical=[name for name, cat in zip(names, mask, strict=True) if cat],
         include_ethnicity=include_ethnicity,
-        hyperparameters={**HYPERPARAMETERS, "n_iter_fitted": int(classifier.n_iter_)},
+        hyperparameters={
+            **HYPERPARAMETERS,
+            "monotonic_constraints": MONOTONIC,
+            "n_iter_fitted": int(classifier.n_iter_),
+        },
         calibration={
             "method": "sigmoid (Platt) on the held-out calibration period",
             **calibration_params,
