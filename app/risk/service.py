@@ -475,6 +475,8 @@ def score_appointments(
     )
     rows = np.flatnonzero((history.start_s >= _epoch(start)) & (history.start_s < _epoch(end)))
     lap("fetch")
+    if len(rows) == 0:
+        return ScoringResult(model_version=model.version, timings=timings)
     now_s = _epoch(now)
     backtest = scoring_moments(history, rows, settings.call_horizon_days)
     moments = np.where(history.start_s[rows] > now_s, now_s, backtest)

@@ -148,3 +148,14 @@ def test_an_artefact_with_unexpected_types_is_refused(session: Session, settings
 
     with pytest.raises(TamperedArtefactError, match="unexpected types"):
         service.score_appointments(session, settings, now=NOW)
+
+
+def test_an_empty_period_scores_nothing(session: Session, settings: Settings) -> None:
+    settings = risk_settings(settings)
+    model = _trained(session, settings)
+    far = NOW + timedelta(days=400)
+    result = service.score_appointments(
+        session, settings, start=far, end=far + timedelta(days=1), now=NOW
+    )
+    assert result.scored == []
+    assert result.model_version == model.version
