@@ -121,8 +121,22 @@ def _reminders(context: DemoContext) -> None:
     )
 
 
-# Later stages (train, score, queue, reminders) append their own step here.
-DEMO_STEPS: list[DemoStep] = [_migrate, _synthesise_and_import, _accounts, _reminders, _queue]
+def _train_and_score(context: DemoContext) -> None:
+    from app.risk.demo import train_and_score
+
+    for step, outcome in train_and_score(context.database, context.settings):
+        context.summary.add(step, outcome)
+
+
+# Each step is safe to run again; later steps use what earlier ones made.
+DEMO_STEPS: list[DemoStep] = [
+    _migrate,
+    _synthesise_and_import,
+    _accounts,
+    _train_and_score,
+    _reminders,
+    _queue,
+]
 
 
 def prepare_demo(settings: Settings, *, patients: int, show_progress: bool) -> DemoSummary:

@@ -46,6 +46,20 @@ class Settings(BaseSettings):
     # Risk model (see app/risk).
     models_dir: Path = Path("models")
     call_horizon_days: int = 7
+    # Ethnicity is always audited; whether it is also a model input is a choice (default off).
+    risk_include_ethnicity: bool = False
+    # Bands navigators see (risk is a calibrated probability of a DNA).
+    risk_band_medium: float = 0.08
+    risk_band_high: float = 0.15
+    # Best-worst AUROC gap between groups above which the model card flags the attribute.
+    risk_fairness_gap_limit: float = 0.05
+    risk_min_training_rows: int = 1000
+    risk_min_training_dnas: int = 50
+    # Temporal split of the labelled appointments: latest share for testing, the share
+    # before it for calibration, the rest (earliest) for fitting.
+    risk_test_share: float = 0.2
+    risk_calibration_share: float = 0.15
+    risk_bootstrap_replicates: int = 200
 
     # Accounts, sessions and sign-in (see app/auth).
     session_idle_minutes: int = 30
