@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     models_dir: Path = Path("models")
     call_horizon_days: int = 7
 
+    # Analytics (see app/analytics): the cost of one DNA as a range (default the Royal Free
+    # pilot's £100-£160), and navigator time, netted off savings when an hourly cost is set.
+    analytics_cost_per_dna_low: float = 100.0
+    analytics_cost_per_dna_high: float = 160.0
+    analytics_navigator_hourly_cost: float | None = None
+    analytics_minutes_per_call: float = 10.0
+
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_placeholders(self) -> Settings:
         if not self.database_url:
