@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from app import __version__
+from app.analytics import cli as analytics_cli
 from app.console import JsonFlag, emit, handles_domain_errors
 from app.db import migrate
 from app.imports import cli as imports_cli
@@ -79,6 +80,7 @@ def demo(
 
 imports_cli.register(app)
 synth_cli.register(app)
+analytics_cli.register(app)
 
 
 def main() -> None:

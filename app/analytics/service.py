@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -82,6 +83,11 @@ RATE_COLUMNS = [
     Column(key="ci_high", label="95% CI high", format="percent"),
     Column(key="note", label="Note"),
 ]
+
+
+def today(settings: Settings) -> date:
+    """Today in the trust's time zone (the default period ends here)."""
+    return datetime.now(ZoneInfo(settings.timezone)).date()
 
 
 def period_out(period: Period) -> PeriodOut:
