@@ -6,11 +6,19 @@ deterministic for its seed and date, and imports of unchanged rows change nothin
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from app.console import NULL_PROGRESS, progress_bar
 from app.db import migrate
+from app.db.session import Database
 from app.settings import Settings
+
+DEMO_SEED = 20_261_124
 
 
 @dataclass
@@ -28,8 +36,76 @@ class DemoSummary:
         return "\n".join(f"{step.ljust(width)}  {outcome}" for step, outcome in self.steps)
 
 
+@dataclass
+class DemoContext:
+    """What the demo steps share: settings, the database and the demo's options."""
+
+    settings: Settings
+    database: Database
+    patients: int
+    show_progress: bool
+    summary: DemoSummary
+
+
+DemoStep = Callable[[DemoContext], None]
+
+
+def _migrate(context: DemoContext) -> None:
+    migrate.upgrade(context.settings.database_url)
+    context.summary.add("migrate", f"database at revision {migrate.head_revision()}")
+
+
+def _synthesise_and_import(context: DemoContext) -> None:
+    from app.imports.service import import_appointments, import_patients
+    from app.synth.service import write_trust
+
+    settings = context.settings
+    out_dir = settings.data_dir / "demo"
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    trust = write_trust(
+        out_dir,
+        patients=context.patients,
+        weeks_history=52,
+        weeks_ahead=3,
+        catchment="leicester",
+        seed=DEMO_SEED,
+        today=today,
+    )
+    context.summary.add(
+        "synthesise",
+        f"{trust.patients:,} patients, {trust.appointments:,} appointments in {out_dir}",
+    )
+    for kind, importer in (("patients", import_patients), ("appointments", import_appointments)):
+        with (
+            progress_bar(f"Importing {kind}")
+            if context.show_progress
+            else nullcontext(NULL_PROGRESS) as progress
+        ):
+            report = importer(context.database, out_dir / f"{kind}.csv", progress=progress)
+        context.summary.add(
+            f"import {kind}",
+            f"{report.inserted:,} inserted, {report.updated:,} updated, "
+            f"{report.unchanged:,} unchanged",
+        )
+
+
+def _accounts(context: DemoContext) -> None:
+    from app.auth.demo import ensure_demo_accounts
+
+    context.summary.add("accounts", ensure_demo_accounts(context.database))
+
+
+# Later stages (train, score, queue, reminders) append their own step here.
+DEMO_STEPS: list[DemoStep] = [_migrate, _synthesise_and_import, _accounts]
+
+
 def prepare_demo(settings: Settings, *, patients: int, show_progress: bool) -> DemoSummary:
     summary = DemoSummary()
-    migrate.upgrade(settings.database_url)
-    summary.add("migrate", f"database at revision {migrate.head_revision()}")
+    database = Database(settings)
+    try:
+        context = DemoContext(settings, database, patients, show_progress, summary)
+        for step in DEMO_STEPS:
+            step(context)
+    finally:
+        database.dispose()
     return summary

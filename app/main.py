@@ -9,16 +9,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 
 from app import __version__
 from app.appointments.router import router as appointments_router
+from app.auth.pages import router as auth_pages
+from app.auth.router import router as auth_router
 from app.db.session import Database
 from app.errors import DomainError
 from app.health.router import router as health_router
 from app.logging_setup import configure_logging, request_id_var
 from app.patients.router import router as patients_router
 from app.settings import Settings, get_settings
+from app.ui.errors import domain_error_response
+from app.ui.pages import router as ui_pages
+from app.ui.setup import install_ui
 
 logger = logging.getLogger("navigator.http")
 
@@ -72,15 +76,18 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return response
 
     @app.exception_handler(DomainError)
-    async def domain_error_handler(_request: Request, error: DomainError) -> JSONResponse:
-        body = {"detail": error.message, "code": error.code}
-        if error.details:
-            body["errors"] = error.details  # type: ignore[assignment]
-        return JSONResponse(status_code=error.status_code, content=body)
+    async def domain_error_handler(request: Request, error: DomainError) -> Response:
+        # JSON for the API, the NHS-style error page (or sign-in redirect) for pages.
+        return domain_error_response(request, error)
+
+    install_ui(app)
 
     app.include_router(health_router)
     app.include_router(patients_router)
     app.include_router(appointments_router)
+    app.include_router(auth_router)
+    app.include_router(auth_pages)
+    app.include_router(ui_pages)
     return app
 
 

@@ -54,6 +54,20 @@ class Settings(BaseSettings):
     analytics_navigator_hourly_cost: float | None = None
     analytics_minutes_per_call: float = 10.0
 
+    # Accounts, sessions and sign-in (see app/auth).
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    # A failed sign-in waits this long before answering, so guessing is slow for everyone.
+    login_failure_delay_ms: int = 300
+    # Failed sign-ins allowed per client address per minute (per process) before a 429.
+    login_attempts_per_minute: int = 20
+
+    # Imports and synthetic trust (see app/imports, app/synth): rows validated and written
+    # per bulk statement; memory grows with it, round trips shrink.
+    import_chunk_size: int = Field(default=5_000, ge=1, le=20_000)
+
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_placeholders(self) -> Settings:
         if not self.database_url:

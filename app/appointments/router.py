@@ -11,11 +11,19 @@ from sqlalchemy.orm import Session
 
 from app.appointments import repository
 from app.appointments.schemas import AppointmentChangeOut, AppointmentDetail, AppointmentOut
+from app.auth.audit import record_audit
+from app.auth.dependencies import require_role
+from app.auth.roles import Role
+from app.auth.tables import User
 from app.db.session import get_session
 from app.errors import NotFoundError
 from app.pagination import Page, PageParams, page_params
 
-router = APIRouter(prefix="/api/appointments", tags=["appointments"])
+router = APIRouter(
+    prefix="/api/appointments",
+    tags=["appointments"],
+    dependencies=[Depends(require_role(Role.NAVIGATOR))],
+)
 
 
 def _local_midnight(day: date | None, timezone: str) -> datetime | None:
@@ -54,11 +62,20 @@ def list_appointments(
 
 @router.get("/{appointment_id}", response_model=AppointmentDetail)
 def read_appointment(
-    appointment_id: int, session: Annotated[Session, Depends(get_session)]
+    appointment_id: int,
+    session: Annotated[Session, Depends(get_session)],
+    user: Annotated[User, Depends(require_role(Role.NAVIGATOR))],
 ) -> AppointmentDetail:
     appointment = repository.get_appointment(session, appointment_id)
     if appointment is None:
         raise NotFoundError("No appointment with that id.")
+    record_audit(
+        session,
+        user_id=user.id,
+        action="appointment.viewed",
+        patient_id=appointment.patient_id,
+        appointment_id=appointment.id,
+    )
     changes = repository.list_changes(session, appointment_id)
     return AppointmentDetail(
         **AppointmentOut.model_validate(appointment).model_dump(),

@@ -1,6 +1,7 @@
 """Imports every feature's tables so `Base.metadata` is complete (tests, metadata checks)."""
 
 from app.appointments import tables as appointment_tables
+from app.auth import tables as auth_tables
 from app.db.base import Base
 from app.patients import tables as patient_tables
 from app.risk import tables as risk_tables
@@ -8,4 +9,11 @@ from app.tasks import tables as task_tables
 
 metadata = Base.metadata
 
-__all__ = ["appointment_tables", "metadata", "patient_tables", "risk_tables", "task_tables"]
+__all__ = [
+    "appointment_tables",
+    "auth_tables",
+    "metadata",
+    "patient_tables",
+    "risk_tables",
+    "task_tables",
+]

@@ -7,13 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
+from app.auth.audit import record_audit
+from app.auth.dependencies import require_role
+from app.auth.roles import Role
+from app.auth.tables import User
 from app.db.session import get_session
 from app.errors import NotFoundError
 from app.pagination import Page, PageParams, page_params
 from app.patients import repository
 from app.patients.schemas import PatientOut, PatientSummary
 
-router = APIRouter(prefix="/api/patients", tags=["patients"])
+router = APIRouter(
+    prefix="/api/patients",
+    tags=["patients"],
+    dependencies=[Depends(require_role(Role.NAVIGATOR))],
+)
 
 
 @router.get("", response_model=Page[PatientSummary])
@@ -34,8 +42,13 @@ def list_patients(
 
 
 @router.get("/{patient_id}", response_model=PatientOut)
-def read_patient(patient_id: int, session: Annotated[Session, Depends(get_session)]) -> PatientOut:
+def read_patient(
+    patient_id: int,
+    session: Annotated[Session, Depends(get_session)],
+    user: Annotated[User, Depends(require_role(Role.NAVIGATOR))],
+) -> PatientOut:
     patient = repository.get_patient(session, patient_id)
     if patient is None:
         raise NotFoundError("No patient with that id.")
+    record_audit(session, user_id=user.id, action="patient.viewed", patient_id=patient.id)
     return PatientOut.model_validate(patient)

@@ -10,7 +10,7 @@ from tests.factories import create_appointment, create_clinic, create_patient
 
 
 def test_appointments_are_listed_by_date_and_clinic_with_paging(
-    app_client: TestClient, session: Session
+    navigator_client: TestClient, session: Session
 ) -> None:
     ent = create_clinic(session, code="ENT1", specialty_code="120")
     derm = create_clinic(session, code="DERM1", specialty_code="330")
@@ -24,7 +24,7 @@ def test_appointments_are_listed_by_date_and_clinic_with_paging(
     )
     session.commit()
 
-    response = app_client.get(
+    response = navigator_client.get(
         "/api/appointments", params={"from": "2026-12-02", "to": "2026-12-04", "clinic": "ENT1"}
     )
     assert response.status_code == 200
@@ -33,14 +33,16 @@ def test_appointments_are_listed_by_date_and_clinic_with_paging(
     assert [item["clinic"]["code"] for item in body["items"]] == ["ENT1", "ENT1"]
     assert body["items"][0]["start_at"].startswith("2026-12-02")
 
-    first_page = app_client.get("/api/appointments", params={"limit": 2}).json()
-    second_page = app_client.get("/api/appointments", params={"limit": 2, "offset": 2}).json()
+    first_page = navigator_client.get("/api/appointments", params={"limit": 2}).json()
+    second_page = navigator_client.get("/api/appointments", params={"limit": 2, "offset": 2}).json()
     assert first_page["total"] == 4
     ids = [item["id"] for item in first_page["items"] + second_page["items"]]
     assert len(set(ids)) == 4
 
 
-def test_an_appointment_shows_its_change_history(app_client: TestClient, session: Session) -> None:
+def test_an_appointment_shows_its_change_history(
+    navigator_client: TestClient, session: Session
+) -> None:
     appointment = create_appointment(session, attendance_code="3")
     session.add(
         AppointmentChange(
@@ -53,7 +55,7 @@ def test_an_appointment_shows_its_change_history(app_client: TestClient, session
     )
     session.commit()
 
-    body = app_client.get(f"/api/appointments/{appointment.id}").json()
+    body = navigator_client.get(f"/api/appointments/{appointment.id}").json()
     assert body["attendance_code"] == "3"
     assert body["changes"] == [
         {
@@ -66,11 +68,11 @@ def test_an_appointment_shows_its_change_history(app_client: TestClient, session
     ]
 
 
-def test_a_missing_appointment_is_a_clear_404(app_client: TestClient) -> None:
-    response = app_client.get("/api/appointments/999999")
+def test_a_missing_appointment_is_a_clear_404(navigator_client: TestClient) -> None:
+    response = navigator_client.get("/api/appointments/999999")
     assert response.status_code == 404
     assert response.json()["detail"] == "No appointment with that id."
 
 
-def test_page_size_is_bounded(app_client: TestClient) -> None:
-    assert app_client.get("/api/appointments", params={"limit": 100000}).status_code == 422
+def test_page_size_is_bounded(navigator_client: TestClient) -> None:
+    assert navigator_client.get("/api/appointments", params={"limit": 100000}).status_code == 422

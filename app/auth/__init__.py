@@ -1,0 +1,1 @@
+"""Accounts, roles, server-side sessions, CSRF protection and the audit log."""

@@ -1,0 +1,427 @@
+"""HTML pages: sign in and out, the admin's user management and the managers' audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import date
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
+from fastapi.responses import RedirectResponse
+from sqlalchemy.orm import Session
+
+from app.auth import service
+from app.auth.audit import AuditFilter, list_audit, record_audit
+from app.auth.dependencies import SESSION_COOKIE, current_user, require_role, verify_csrf
+from app.auth.roles import Role
+from app.auth.signin import (
+    attempt_sign_in,
+    clear_session_cookie,
+    secure_cookies,
+    set_session_cookie,
+)
+from app.auth.tables import User
+from app.db.base import utcnow
+from app.db.session import get_session
+from app.errors import DomainError
+from app.settings import Settings
+from app.ui.dates import local_day_bounds
+from app.ui.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+SIGN_IN_COOKIE = "navigator_sign_in"
+AUDIT_PAGE_SIZE = 50
+ROLE_CHOICES = [(role.value, role.label) for role in Role]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+# --- signing in and out ---------------------------------------------------------------------
+# The sign-in form has no session yet, so its CSRF token is bound to a short-lived random
+# cookie instead (stops another site signing a victim in to an account of its choosing).
+
+
+def _sign_in_token(settings: Settings, nonce: str) -> str:
+    key = settings.secret_key.get_secret_value().encode("utf-8")
+    return hmac.new(key, b"sign-in:" + nonce.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: never another host (open redirect).
+
+    Browsers drop tabs and newlines and read backslashes as slashes, so "/\t/evil.example"
+    or "/\\evil.example" would leave the site: anything but plain printable text is refused.
+    """
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(not char.isprintable() or char.isspace() for char in target)
+    ):
+        return "/"
+    return target
+
+
+def _sign_in_page(
+    request: Request,
+    *,
+    username: str = "",
+    next_path: str = "/",
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    settings = _settings(request)
+    nonce = secrets.token_urlsafe(24)
+    response = render(
+        request,
+        "auth/sign_in.html",
+        {
+            "page_title": "Sign in",
+            "username": username,
+            "next": safe_next(next_path),
+            "sign_in_token": _sign_in_token(settings, nonce),
+            "errors": errors or {},
+        },
+        status_code=status_code,
+    )
+    response.set_cookie(
+        SIGN_IN_COOKIE,
+        nonce,
+        max_age=3600,
+        httponly=True,
+        secure=secure_cookies(settings),
+        samesite="lax",
+        path="/sign-in",
+    )
+    return response
+
+
+@router.get("/sign-in")
+def sign_in_form(
+    request: Request,
+    user: Annotated[User | None, Depends(current_user)],
+    next_path: Annotated[str, Query(alias="next")] = "/",
+) -> Response:
+    if user is not None:
+        return RedirectResponse(safe_next(next_path), status_code=303)
+    return _sign_in_page(request, next_path=next_path)
+
+
+@router.post("/sign-in")
+async def sign_in(
+    request: Request,
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next_path: Annotated[str, Form(alias="next", max_length=2000)] = "/",
+) -> Response:
+    settings = _settings(request)
+    nonce = request.cookies.get(SIGN_IN_COOKIE, "")
+    if not nonce or not hmac.compare_digest(_sign_in_token(settings, nonce), csrf_token):
+        return _sign_in_page(
+            request,
+            username=username,
+            next_path=next_path,
+            errors={"username": "Your sign-in page expired. Enter your details again."},
+            status_code=400,
+        )
+    errors = {}
+    if not username.strip():
+        errors["username"] = "Enter your username"
+    if not password:
+        errors["password"] = "Enter your password"  # noqa: S105 - a message, not a secret
+    if errors:
+        return _sign_in_page(
+            request, username=username, next_path=next_path, errors=errors, status_code=422
+        )
+    try:
+        result = await attempt_sign_in(request, username, password)
+    except DomainError as error:
+        return _sign_in_page(
+            request,
+            username=username,
+            next_path=next_path,
+            errors={"username": error.message},
+            status_code=error.status_code,
+        )
+    if result.opened is None:
+        return _sign_in_page(
+            request,
+            username=username,
+            next_path=next_path,
+            errors={"username": service.SIGN_IN_FAILED},
+            status_code=401,
+        )
+    response = RedirectResponse(safe_next(next_path), status_code=303)
+    set_session_cookie(response, settings, result.opened.token)
+    response.delete_cookie(SIGN_IN_COOKIE, path="/sign-in")
+    return response
+
+
+@router.post("/sign-out")
+def sign_out(
+    request: Request,
+    session: Annotated[Session, Depends(get_session)],
+    user: Annotated[User | None, Depends(current_user)],
+    _csrf: Annotated[None, Depends(verify_csrf)],
+) -> Response:
+    service.end_session(session, request.cookies.get(SESSION_COOKIE))
+    if user is not None:
+        record_audit(session, user_id=user.id, action="sign_out")
+    response = RedirectResponse("/sign-in", status_code=303)
+    clear_session_cookie(response, _settings(request))
+    return response
+
+
+# --- user management (admin) ----------------------------------------------------------------
+
+
+def _users_page(
+    request: Request,
+    session: Session,
+    *,
+    message: str | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "auth/users.html",
+        {
+            "page_title": "Users",
+            "users": service.list_users(session),
+            "now": utcnow(),
+            "roles": ROLE_CHOICES,
+            "message": message,
+            "errors": errors or {},
+        },
+        status_code=status_code,
+    )
+
+
+MESSAGES = {
+    "created": "Account {name} created.",
+    "role": "Role of {name} changed.",
+    "deactivated": "Account {name} deactivated and signed out.",
+    "activated": "Account {name} reactivated.",
+    "unlocked": "Account {name} unlocked.",
+}
+
+
+@router.get("/admin/users")
+def users_page(
+    request: Request,
+    _admin: Annotated[User, Depends(require_role(Role.ADMIN))],
+    session: Annotated[Session, Depends(get_session)],
+    done: Annotated[str | None, Query(max_length=32)] = None,
+    name: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    message = MESSAGES[done].format(name=name or "") if done in MESSAGES else None
+    return _users_page(request, session, message=message)
+
+
+def _new_user_page(
+    request: Request,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "auth/user_new.html",
+        {
+            "page_title": "Create a user",
+            "values": values or {"username": "", "role": Role.NAVIGATOR.value},
+            "roles": ROLE_CHOICES,
+            "errors": errors or {},
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/admin/users/new")
+def new_user_form(
+    request: Request, _admin: Annotated[User, Depends(require_role(Role.ADMIN))]
+) -> Response:
+    return _new_user_page(request)
+
+
+def _field_errors(error: DomainError, default_field: str) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for detail in error.details:
+        errors.setdefault(str(detail.get("field", default_field)), str(detail.get("message")))
+    return errors or {default_field: error.message}
+
+
+@router.post("/admin/users")
+def create_user(
+    request: Request,
+    admin: Annotated[User, Depends(require_role(Role.ADMIN))],
+    session: Annotated[Session, Depends(get_session)],
+    username: Annotated[str, Form(max_length=200)] = "",
+    role: Annotated[str, Form(max_length=32)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    password_confirm: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    values = {"username": username, "role": role}
+    errors: dict[str, str] = {}
+    if not username.strip():
+        errors["username"] = "Enter a username"
+    if role not in {r.value for r in Role}:
+        errors["role"] = "Select a role"
+    if not password:
+        errors["password"] = "Enter a password"  # noqa: S105 - a message, not a secret
+    elif password != password_confirm:
+        errors["password_confirm"] = "The passwords do not match"  # noqa: S105
+    if not errors:
+        try:
+            user = service.create_user(
+                session, username=username, role=Role(role), password=password, created_by=admin.id
+            )
+        except DomainError as error:
+            errors = _field_errors(error, "username")
+        else:
+            query = urlencode({"done": "created", "name": user.username})
+            return RedirectResponse(f"/admin/users?{query}", status_code=303)
+    return _new_user_page(request, values=values, errors=errors, status_code=422)
+
+
+def _after_change(action: str, user: User) -> Response:
+    query = urlencode({"done": action, "name": user.username})
+    return RedirectResponse(f"/admin/users?{query}", status_code=303)
+
+
+@router.post("/admin/users/{user_id}/role")
+def change_role(
+    user_id: int,
+    request: Request,
+    admin: Annotated[User, Depends(require_role(Role.ADMIN))],
+    session: Annotated[Session, Depends(get_session)],
+    role: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    if role not in {r.value for r in Role}:
+        return _users_page(
+            request, session, errors={f"role-{user_id}": "Select a role"}, status_code=422
+        )
+    user = service.change_role(session, user_id=user_id, role=Role(role), changed_by=admin.id)
+    return _after_change("role", user)
+
+
+@router.post("/admin/users/{user_id}/deactivate")
+def deactivate(
+    user_id: int,
+    admin: Annotated[User, Depends(require_role(Role.ADMIN))],
+    session: Annotated[Session, Depends(get_session)],
+) -> Response:
+    user = service.set_active(session, user_id=user_id, active=False, changed_by=admin.id)
+    return _after_change("deactivated", user)
+
+
+@router.post("/admin/users/{user_id}/activate")
+def activate(
+    user_id: int,
+    admin: Annotated[User, Depends(require_role(Role.ADMIN))],
+    session: Annotated[Session, Depends(get_session)],
+) -> Response:
+    user = service.set_active(session, user_id=user_id, active=True, changed_by=admin.id)
+    return _after_change("activated", user)
+
+
+@router.post("/admin/users/{user_id}/unlock")
+def unlock(
+    user_id: int,
+    admin: Annotated[User, Depends(require_role(Role.ADMIN))],
+    session: Annotated[Session, Depends(get_session)],
+) -> Response:
+    user = service.unlock(session, user_id=user_id, changed_by=admin.id)
+    return _after_change("unlocked", user)
+
+
+# --- audit log (managers) -------------------------------------------------------------------
+
+
+def _parse_day(day: str, month: str, year: str) -> date | None:
+    if not (day or month or year):
+        return None
+    try:
+        return date(int(year), int(month), int(day))
+    except ValueError:
+        raise ValueError("Date must be a real date, for example 24 11 2026") from None
+
+
+@router.get("/audit")
+def audit_page(
+    request: Request,
+    _manager: Annotated[User, Depends(require_role(Role.MANAGER))],
+    session: Annotated[Session, Depends(get_session)],
+    username: Annotated[str, Query(max_length=64)] = "",
+    patient_id: Annotated[str, Query(max_length=20)] = "",
+    day: Annotated[str, Query(alias="date-day", max_length=4)] = "",
+    month: Annotated[str, Query(alias="date-month", max_length=4)] = "",
+    year: Annotated[str, Query(alias="date-year", max_length=6)] = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    errors: dict[str, str] = {}
+    patient: int | None = None
+    if patient_id.strip():
+        if patient_id.strip().isdigit():
+            patient = int(patient_id.strip())
+        else:
+            errors["patient_id"] = "Patient id must be a number"
+    on: date | None = None
+    try:
+        on = _parse_day(day.strip(), month.strip(), year.strip())
+    except ValueError as error:
+        errors["date"] = str(error)
+    rows: list = []
+    total = 0
+    if not errors:
+        start, end = local_day_bounds(on, _settings(request).timezone)
+        rows, total = list_audit(
+            session,
+            AuditFilter(
+                username=username or None,
+                patient_id=patient,
+                occurred_from=start,
+                occurred_to=end,
+            ),
+            limit=AUDIT_PAGE_SIZE,
+            offset=(page - 1) * AUDIT_PAGE_SIZE,
+        )
+    filters = {
+        "username": username,
+        "patient_id": patient_id,
+        "date-day": day,
+        "date-month": month,
+        "date-year": year,
+    }
+
+    def page_link(number: int) -> str:
+        return "/audit?" + urlencode({**filters, "page": number})
+
+    return render(
+        request,
+        "auth/audit.html",
+        {
+            "page_title": "Audit log",
+            "rows": rows,
+            "total": total,
+            "filters": filters,
+            "date_value": {"day": day, "month": month, "year": year},
+            "errors": errors,
+            "timezone": _settings(request).timezone,
+            "previous_link": page_link(page - 1) if page > 1 else None,
+            "next_link": page_link(page + 1) if page * AUDIT_PAGE_SIZE < total else None,
+            "page": page,
+        },
+        status_code=422 if errors else 200,
+    )

@@ -1,0 +1,62 @@
+"""Password hashing (argon2id via argon2-cffi) and the password policy."""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+MIN_LENGTH = 12
+MAX_LENGTH = 256
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so both paths cost one argon2 verification
+# and response time does not reveal which accounts exist.
+_DUMMY_HASH = _hasher.hash("navigator-dummy-password-for-timing")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    return _hasher.check_needs_rehash(password_hash)
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    text = resources.files("app.auth").joinpath("data/common_passwords.txt").read_text("utf-8")
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
+
+
+def _core(password: str) -> str:
+    """The password without leading/trailing digits and symbols ("Password123!" -> "password")."""
+    return re.sub(r"^[\W\d_]+|[\W\d_]+$", "", password.lower())
+
+
+def password_problems(password: str, *, username: str) -> list[str]:
+    """Why a new password is not acceptable, in words a user can act on (empty when fine)."""
+    problems = []
+    if len(password) < MIN_LENGTH:
+        problems.append(f"Password must be at least {MIN_LENGTH} characters")
+    if len(password) > MAX_LENGTH:
+        problems.append(f"Password must be {MAX_LENGTH} characters or fewer")
+    lowered = password.lower()
+    if username and username.lower() in lowered:
+        problems.append("Password must not contain the username")
+    common = common_passwords()
+    if lowered in common or _core(password) in common or len(set(lowered)) <= 3:
+        problems.append("Password is too common: choose a phrase that is hard to guess")
+    return problems

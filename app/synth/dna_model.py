@@ -1,0 +1,166 @@
+"""The generative DNA model behind the synthetic trust, with every coefficient in one place.
+
+A patient's chance of not attending is a logistic function of additive log-odds effects
+(DOMAIN.md section 4), then multiplied by the relative risk of any contact the appointment
+got. The effects are chosen so that the realised data show:
+
+- an overall DNA rate of about 7% (first appointments higher than follow-ups);
+- respiratory medicine about 10%;
+- IMD decile 1 about 1.5 times decile 10 (a linear log-odds gradient across deciles);
+- higher rates at ages 18-35, lower at 65 and over; men slightly above women;
+- longer lead times (booking to appointment) raise the risk;
+- a patient's earlier DNAs as the strongest single predictor: a latent per-patient
+  propensity (normal on the log-odds scale) plus an explicit effect per prior DNA;
+- interpreter, communication needs and learning disability somewhat higher;
+- some ethnic minority groups higher, and unrecorded ethnicity (Z/99) higher, because it
+  travels with patchy engagement in real data.
+
+The same model gives the true effect of the service's interventions, so an analytics
+programme simulation can reuse `dna_probability`: a navigator call that reaches the patient
+multiplies the risk by about 0.7 (Erasmus MC RCT: -26%), an SMS reminder by about 0.95.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
+
+
+def _specialty_effects() -> dict[str, float]:
+    # Log-odds relative to the average clinic; respiratory ~10% against ~7% overall.
+    return {
+        "340": 0.40,
+        "120": 0.05,
+        "144": 0.10,
+        "140": 0.10,
+        "330": 0.05,
+        "300": 0.10,
+        "110": -0.10,
+        "320": -0.15,
+        "502": 0.05,
+        "100": -0.05,
+    }
+
+
+def _ethnic_group_effects() -> dict[str, float]:
+    # Keys are the six reporting groups plus "Not stated" (Z) and "Not known" (99).
+    return {
+        "White": 0.0,
+        "Mixed": 0.20,
+        "Asian or Asian British": 0.12,
+        "Black or Black British": 0.30,
+        "Other ethnic group": 0.15,
+        "Not stated": 0.20,
+        "Not known": 0.25,
+    }
+
+
+@dataclass(frozen=True)
+class DnaModel:
+    """Every coefficient of the generator. Log-odds unless the name says relative risk."""
+
+    intercept: float = -3.72
+    first_appointment: float = 0.45
+    # Per decile more deprived than decile 10: 9 steps give an odds ratio of about 1.5.
+    per_deprivation_decile: float = math.log(1.55) / 9
+    unknown_deprivation: float = 0.1
+    age_0_17: float = 0.10
+    age_18_35: float = 0.40
+    age_65_plus: float = -0.35
+    male: float = 0.12
+    # Per natural-log unit of (1 + lead days / 7): 1 week -> +0.10, 12 weeks -> +0.37.
+    lead_time_per_log_week: float = 0.14
+    # Earlier DNAs: the strongest single predictor (capped so one patient cannot run away).
+    per_prior_dna: float = 0.55
+    prior_dna_cap: int = 3
+    latent_propensity_sd: float = 0.7
+    interpreter_needed: float = 0.25
+    communication_need: float = 0.20
+    learning_disability: float = 0.30
+    specialty: dict[str, float] = field(default_factory=_specialty_effects)
+    ethnic_group: dict[str, float] = field(default_factory=_ethnic_group_effects)
+    # True effects of the service's contacts, as multipliers of the probability.
+    navigator_call_reached_relative_risk: float = 0.70
+    sms_reminder_relative_risk: float = 0.95
+
+    def specialty_effect(self, codes: npt.NDArray[np.str_]) -> FloatArray:
+        lookup = np.vectorize(lambda code: self.specialty.get(str(code), 0.0), otypes=[float])
+        return np.asarray(lookup(codes), dtype=np.float64)
+
+    def ethnic_group_effect(self, groups: npt.NDArray[np.str_]) -> FloatArray:
+        lookup = np.vectorize(lambda group: self.ethnic_group.get(str(group), 0.0), otypes=[float])
+        return np.asarray(lookup(groups), dtype=np.float64)
+
+
+DEFAULT_MODEL = DnaModel()
+
+
+def dna_probability(
+    model: DnaModel,
+    *,
+    first_appointment: BoolArray,
+    specialty_effect: FloatArray,
+    imd_decile: IntArray,
+    age_years: FloatArray,
+    male: BoolArray,
+    lead_days: FloatArray,
+    prior_dnas: IntArray,
+    interpreter_needed: BoolArray,
+    communication_need: BoolArray,
+    learning_disability: BoolArray,
+    ethnic_group_effect: FloatArray,
+    latent_propensity: FloatArray,
+    navigator_call_reached: BoolArray | None = None,
+    sms_reminder: BoolArray | None = None,
+) -> FloatArray:
+    """Probability of a DNA for each appointment (all arrays the same length).
+
+    `imd_decile` 0 means unknown. `specialty_effect` and `ethnic_group_effect` come from
+    `model.specialty_effect(codes)` and `model.ethnic_group_effect(groups)`, so a caller
+    looking codes up once can reuse them; `latent_propensity` is the patient's draw from
+    N(0, model.latent_propensity_sd).
+    """
+    decile = np.asarray(imd_decile)
+    deprivation = np.where(
+        decile > 0,
+        (10 - np.clip(decile, 1, 10)) * model.per_deprivation_decile,
+        model.unknown_deprivation,
+    )
+    age = np.asarray(age_years, dtype=np.float64)
+    age_effect = np.select(
+        [age < 18, age <= 35, age >= 65], [model.age_0_17, model.age_18_35, model.age_65_plus], 0.0
+    )
+    log_odds = (
+        model.intercept
+        + model.first_appointment * first_appointment
+        + specialty_effect
+        + deprivation
+        + age_effect
+        + model.male * male
+        + model.lead_time_per_log_week * np.log1p(np.maximum(lead_days, 0.0) / 7.0)
+        + model.per_prior_dna * np.minimum(prior_dnas, model.prior_dna_cap)
+        + model.interpreter_needed * interpreter_needed
+        + model.communication_need * communication_need
+        + model.learning_disability * learning_disability
+        + ethnic_group_effect
+        + latent_propensity
+    )
+    probability = 1.0 / (1.0 + np.exp(-log_odds))
+    if navigator_call_reached is not None:
+        probability = np.where(
+            navigator_call_reached,
+            probability * model.navigator_call_reached_relative_risk,
+            probability,
+        )
+    if sms_reminder is not None:
+        probability = np.where(
+            sms_reminder, probability * model.sms_reminder_relative_risk, probability
+        )
+    return np.asarray(probability, dtype=np.float64)

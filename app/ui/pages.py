@@ -1,0 +1,37 @@
+"""The home page (`/`): sends each role to where its work starts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import RedirectResponse
+from fastapi.routing import APIRoute
+
+from app.auth.dependencies import current_user
+from app.auth.roles import Role
+from app.auth.tables import User
+from app.ui.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+# Where each role starts, used once that page exists; until then the landing page shows.
+# Managers and admins land on the home page, which lists what their role can open.
+ROLE_HOME = {Role.NAVIGATOR: "/queue"}
+
+
+def _has_page(request: Request, path: str) -> bool:
+    return any(
+        isinstance(route, APIRoute) and route.path == path and "GET" in (route.methods or set())
+        for route in request.app.routes
+    )
+
+
+@router.get("/")
+def home(request: Request, user: Annotated[User | None, Depends(current_user)]) -> Response:
+    if user is None:
+        return RedirectResponse("/sign-in", status_code=303)
+    target = ROLE_HOME.get(user.role_enum)
+    if target and _has_page(request, target):
+        return RedirectResponse(target, status_code=303)
+    return render(request, "home.html", {"page_title": "Home"})

@@ -1,0 +1,6 @@
+// Starts the NHS.UK frontend components. Loaded as a module file: the Content-Security-Policy
+// forbids inline script. Browsers without module support keep the no-JavaScript pages.
+import { initAll } from "/static/nhsuk/nhsuk-frontend.min.js";
+
+document.body.classList.add("js-enabled", "nhsuk-frontend-supported");
+initAll();

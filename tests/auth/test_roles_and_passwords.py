@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from app.auth.passwords import hash_password, password_problems, verify_password
+from app.auth.roles import Role
+
+
+def test_roles_are_ordered_by_rank_and_a_higher_role_includes_the_lower() -> None:
+    assert Role.NAVIGATOR < Role.MANAGER < Role.ADMIN
+    assert sorted([Role.ADMIN, Role.NAVIGATOR, Role.MANAGER]) == [
+        Role.NAVIGATOR,
+        Role.MANAGER,
+        Role.ADMIN,
+    ]
+    assert Role.ADMIN.includes(Role.NAVIGATOR)
+    assert Role.MANAGER.includes(Role.MANAGER)
+    assert not Role.NAVIGATOR.includes(Role.MANAGER)
+    assert Role("manager") is Role.MANAGER
+
+
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [
+        ("short-one", "at least 12 characters"),
+        ("password1234", "too common"),
+        ("Password2026!", "too common"),
+        ("qwertyuiop!!", "too common"),
+        ("aaaaaaaaaaaaaa", "too common"),
+        ("my name is sam.jones ok", "must not contain the username"),
+    ],
+)
+def test_the_password_policy_refuses_weak_passwords(password: str, problem: str) -> None:
+    problems = password_problems(password, username="sam.jones")
+    assert any(problem in message for message in problems), problems
+
+
+def test_a_long_uncommon_passphrase_is_accepted() -> None:
+    assert password_problems("marmalade orbit lantern", username="sam.jones") == []
+
+
+def test_passwords_are_stored_as_argon2_hashes_and_verified() -> None:
+    stored = hash_password("marmalade orbit lantern")
+    assert stored.startswith("$argon2id$")
+    assert "marmalade" not in stored
+    assert verify_password(stored, "marmalade orbit lantern")
+    assert not verify_password(stored, "marmalade orbit lanterns")
+    assert not verify_password(None, "marmalade orbit lantern")
+    assert not verify_password("not-a-hash", "marmalade orbit lantern")

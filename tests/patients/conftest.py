@@ -1,0 +1,18 @@
+"""The API under test needs a signed-in user: a navigator, the lowest role that may read it."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.auth.roles import Role
+from tests.auth.helpers import create_user, sign_in
+
+
+@pytest.fixture
+def navigator_client(app_client: TestClient, session: Session) -> TestClient:
+    user = create_user(session, role=Role.NAVIGATOR)
+    session.commit()
+    sign_in(app_client, user.username)
+    return app_client
