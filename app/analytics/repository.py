@@ -19,10 +19,11 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    distinct,
     func,
     literal_column,
     select,
+    text,
+    true,
     tuple_,
 )
 from sqlalchemy.orm import Session
@@ -48,6 +49,18 @@ Grouped = dict[str, list[tuple[RawKey, Counts]]]
 
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def tune_for_reporting(session: Session) -> None:
+    """Give this transaction's aggregations enough memory to hash in RAM (PostgreSQL).
+
+    The default 4 MB makes GROUPING SETS and the contact-log aggregate spill to disk; parallel
+    workers would each rebuild the same hash tables, which on a small server only adds work.
+    `SET LOCAL` ends with the transaction.
+    """
+    if is_postgres(session):
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
 
 
 def _quoted_zone(timezone: str) -> ColumnElement[str]:
@@ -105,14 +118,8 @@ def source_columns(session: Session, timezone: str) -> dict[str, list[Expr]]:
     return {
         "specialty": [Clinic.specialty_code],
         "clinic": [Clinic.code],
+        "day": [local_day(session, timezone)],
         **patient_columns(session, timezone),
-    }
-
-
-def dna_measures() -> dict[str, ColumnElement[Any]]:
-    return {
-        "total": func.count(),
-        "dnas": func.sum(case((Appointment.attendance_code.in_(DNA_CODES), 1), else_=0)),
     }
 
 
@@ -183,56 +190,68 @@ def _measures(row: Any, measures: Mapping[str, ColumnElement[Any]]) -> Counts:
     return {name: int(row[name] or 0) for name in measures}
 
 
-def appointments_with_outcome(start: datetime, end: datetime) -> Callable[[Query], Query]:
-    """Appointments starting in [start, end) whose outcome was attended or DNA."""
+def _contacts_in(start: datetime, end: datetime) -> Any:
+    """Per appointment starting in the period: called, reached by a call, SMS delivered."""
+    contact = AppointmentContact
+    in_period = select(Appointment.id).where(
+        Appointment.start_at >= start, Appointment.start_at < end
+    )
+    return (
+        select(
+            contact.appointment_id.label("appointment_id"),
+            func.max(case((contact.channel == "call", 1), else_=0)).label("called"),
+            func.max(case((and_(contact.channel == "call", contact.reached), 1), else_=0)).label(
+                "call_reached"
+            ),
+            func.max(case((and_(contact.channel == "sms", contact.reached), 1), else_=0)).label(
+                "sms_delivered"
+            ),
+        )
+        .where(contact.appointment_id.in_(in_period))
+        .group_by(contact.appointment_id)
+        .subquery()
+    )
 
-    def apply(statement: Query) -> Query:
+
+def appointment_cube(
+    session: Session, *, start: datetime, end: datetime, sources: Sequence[str], timezone: str
+) -> Grouped:
+    """One pass over the period's appointments for every breakdown (and the source "day"):
+    all appointments, those with an attended or DNA outcome ("total"), DNAs, and how many were
+    called, reached by a call or sent a delivered SMS (from the contact log)."""
+    contacts = _contacts_in(start, end)
+
+    def base(statement: Query) -> Query:
         return (
             statement.select_from(Appointment)
             .join(Patient, Patient.id == Appointment.patient_id)
             .join(Clinic, Clinic.id == Appointment.clinic_id)
-            .where(
-                Appointment.start_at >= start,
-                Appointment.start_at < end,
-                Appointment.attendance_code.in_(OUTCOME_CODES),
-            )
+            .outerjoin(contacts, contacts.c.appointment_id == Appointment.id)
+            .where(Appointment.start_at >= start, Appointment.start_at < end)
         )
 
-    return apply
-
-
-def dna_counts_by_dimension(
-    session: Session, *, start: datetime, end: datetime, sources: Sequence[str], timezone: str
-) -> Grouped:
+    measures: dict[str, ColumnElement[Any]] = {
+        "appointments": func.count(),
+        "total": func.sum(case((Appointment.attendance_code.in_(OUTCOME_CODES), 1), else_=0)),
+        "dnas": func.sum(case((Appointment.attendance_code.in_(DNA_CODES), 1), else_=0)),
+        "called": func.sum(func.coalesce(contacts.c.called, 0)),
+        "reached": func.sum(func.coalesce(contacts.c.call_reached, 0)),
+        "sms_delivered": func.sum(func.coalesce(contacts.c.sms_delivered, 0)),
+    }
     return grouped_counts(
         session,
-        base=appointments_with_outcome(start, end),
+        base=base,
         sources=sources,
         columns=source_columns(session, timezone),
-        measures=dna_measures(),
+        measures=measures,
     )
 
 
-def dna_counts_by_day(
-    session: Session, *, start: datetime, end: datetime, timezone: str
-) -> list[tuple[date, Counts]]:
-    day = local_day(session, timezone)
-    statement = (
-        select(day.label("day"), *[m.label(n) for n, m in dna_measures().items()])
-        .where(
-            Appointment.start_at >= start,
-            Appointment.start_at < end,
-            Appointment.attendance_code.in_(OUTCOME_CODES),
-        )
-        .group_by(day)
-        .order_by(day)
-    )
-    rows = []
-    for row in session.execute(statement).mappings():
-        value = row["day"]
-        parsed = value if isinstance(value, date) else date.fromisoformat(str(value))
-        rows.append((parsed, _measures(row, dna_measures())))
-    return rows
+def as_day(value: Any) -> date:
+    parsed = _as_date(value)
+    if parsed is None:
+        raise ValueError("a grouped day is never null")
+    return parsed
 
 
 def appointment_counts(session: Session, *, start: datetime, end: datetime) -> Counts:
@@ -263,81 +282,85 @@ def first_and_last_appointment(session: Session) -> tuple[datetime | None, datet
 # --- Data quality -----------------------------------------------------------------------------
 
 
-def ethnicity_recording(
+def recording_quality(
     session: Session, *, start: datetime, end: datetime
-) -> dict[str, list[tuple[RawKey, Counts]]]:
-    """Distinct patients seen in the period, and those with ethnicity Z or 99, per clinic and per
-    specialty; the trust-wide totals under the key "trust"."""
-    unrecorded = case(
-        (Patient.ethnic_category.in_(NOT_STATED_OR_KNOWN), Appointment.patient_id), else_=None
-    )
-    measures = {
-        "patients": func.count(distinct(Appointment.patient_id)),
-        "unrecorded": func.count(distinct(unrecorded)),
-    }
+) -> tuple[list[tuple[str, str | None, Counts]], Counts]:
+    """Data quality of the patients seen in the period (two passes over their appointments).
 
-    def base(statement: Query) -> Query:
-        return (
-            statement.select_from(Appointment)
-            .join(Patient, Patient.id == Appointment.patient_id)
-            .join(Clinic, Clinic.id == Appointment.clinic_id)
-            .where(Appointment.start_at >= start, Appointment.start_at < end)
-        )
-
-    grouped = grouped_counts(
-        session,
-        base=base,
-        sources=["clinic", "specialty"],
-        columns={"clinic": [Clinic.code], "specialty": [Clinic.specialty_code]},
-        measures=measures,
-    )
-    total = (
-        session.execute(base(select(*[m.label(n) for n, m in measures.items()]))).mappings().one()
-    )
-    grouped["trust"] = [(None, _measures(total, measures))]
-    return grouped
-
-
-def contact_detail_quality(session: Session, *, start: datetime, end: datetime) -> Counts:
-    """Among patients with an appointment in the period: missing or invalid phones and LSOAs."""
-    patients = (
-        select(Appointment.patient_id)
+    Per clinic (code, specialty): distinct patients seen and those with ethnicity Z or 99.
+    Trust-wide, over distinct patients: the same, plus missing or invalid phones and LSOAs.
+    """
+    pairs = (
+        select(Appointment.clinic_id, Appointment.patient_id)
         .where(Appointment.start_at >= start, Appointment.start_at < end)
-        .distinct()
+        .group_by(Appointment.clinic_id, Appointment.patient_id)
         .subquery()
     )
 
     def count_when(condition: ColumnElement[bool]) -> ColumnElement[Any]:
         return func.sum(case((condition, 1), else_=0))
 
+    unrecorded = Patient.ethnic_category.in_(NOT_STATED_OR_KNOWN)
     no_phone = and_(
         Patient.mobile_phone.is_(None),
         Patient.landline_phone.is_(None),
         Patient.mobile_phone_invalid.is_(False),
         Patient.landline_phone_invalid.is_(False),
     )
-    row = (
-        session.execute(
-            select(
-                func.count().label("patients"),
-                count_when(no_phone).label("no_phone"),
-                count_when(Patient.mobile_phone_invalid.is_(True)).label("invalid_mobile"),
-                count_when(Patient.landline_phone_invalid.is_(True)).label("invalid_landline"),
-                count_when(
-                    and_(Patient.mobile_phone.is_(None), Patient.mobile_phone_invalid.is_(False))
-                ).label("no_mobile"),
-                count_when(Patient.lsoa_code.is_(None)).label("no_lsoa"),
-                count_when(
-                    and_(Patient.lsoa_code.is_not(None), Patient.imd_decile.is_(None))
-                ).label("unknown_lsoa"),
-            )
-            .select_from(Patient)
-            .join(patients, patients.c.patient_id == Patient.id)
+    trust_measures = {
+        "no_phone": count_when(no_phone),
+        "invalid_mobile": count_when(Patient.mobile_phone_invalid.is_(True)),
+        "invalid_landline": count_when(Patient.landline_phone_invalid.is_(True)),
+        "no_mobile": count_when(
+            and_(Patient.mobile_phone.is_(None), Patient.mobile_phone_invalid.is_(False))
+        ),
+        "no_lsoa": count_when(Patient.lsoa_code.is_(None)),
+        "unknown_lsoa": count_when(
+            and_(Patient.lsoa_code.is_not(None), Patient.imd_decile.is_(None))
+        ),
+    }
+    zero: ColumnElement[Any] = literal_column("0")
+    by_clinic = (
+        select(
+            Clinic.code.label("code"),
+            Clinic.specialty_code.label("specialty"),
+            func.count().label("patients"),
+            count_when(unrecorded).label("unrecorded"),
+            *[zero.label(name) for name in trust_measures],
         )
-        .mappings()
-        .one()
+        .select_from(pairs)
+        .join(Patient, Patient.id == pairs.c.patient_id)
+        .join(Clinic, Clinic.id == pairs.c.clinic_id)
+        .group_by(Clinic.code, Clinic.specialty_code)
     )
-    return {key: int(value or 0) for key, value in row.items()}
+    trust = (
+        select(
+            literal_column("NULL").label("code"),
+            literal_column("NULL").label("specialty"),
+            func.count().label("patients"),
+            count_when(unrecorded).label("unrecorded"),
+            *[measure.label(name) for name, measure in trust_measures.items()],
+        )
+        .select_from(Patient)
+        # A semi-join: each patient seen once however many clinics they attended.
+        .where(
+            Patient.id.in_(
+                select(Appointment.patient_id).where(
+                    Appointment.start_at >= start, Appointment.start_at < end
+                )
+            )
+        )
+    )
+    clinics: list[tuple[str, str | None, Counts]] = []
+    totals: Counts = {"patients": 0, "unrecorded": 0, **dict.fromkeys(trust_measures, 0)}
+    rows = [*session.execute(by_clinic).mappings(), *session.execute(trust).mappings()]
+    for row in rows:
+        counts = {key: int(row[key] or 0) for key in totals}
+        if row["code"] is None:
+            totals = counts
+        else:
+            clinics.append((str(row["code"]), row["specialty"], counts))
+    return clinics, totals
 
 
 def data_quality_tasks(session: Session, *, start: datetime, end: datetime) -> int:
@@ -353,63 +376,6 @@ def data_quality_tasks(session: Session, *, start: datetime, end: datetime) -> i
             )
         )
         or 0
-    )
-
-
-# --- Reach (appointment_contacts) ---------------------------------------------------------------
-
-
-def reach_by_dimension(
-    session: Session, *, start: datetime, end: datetime, sources: Sequence[str], timezone: str
-) -> Grouped:
-    """Per group: appointments in the period, DNAs among those with an outcome, and how many
-    were called, reached by a call, or sent a delivered SMS (from `appointment_contacts`)."""
-    calls = (
-        select(
-            AppointmentContact.appointment_id.label("appointment_id"),
-            func.max(case((AppointmentContact.channel == "call", 1), else_=0)).label("called"),
-            func.max(
-                case(
-                    (and_(AppointmentContact.channel == "call", AppointmentContact.reached), 1),
-                    else_=0,
-                )
-            ).label("call_reached"),
-            func.max(
-                case(
-                    (and_(AppointmentContact.channel == "sms", AppointmentContact.reached), 1),
-                    else_=0,
-                )
-            ).label("sms_delivered"),
-        )
-        .group_by(AppointmentContact.appointment_id)
-        .subquery()
-    )
-
-    def base(statement: Query) -> Query:
-        return (
-            statement.select_from(Appointment)
-            .join(Patient, Patient.id == Appointment.patient_id)
-            .join(Clinic, Clinic.id == Appointment.clinic_id)
-            .outerjoin(calls, calls.c.appointment_id == Appointment.id)
-            .where(Appointment.start_at >= start, Appointment.start_at < end)
-        )
-
-    measures: dict[str, ColumnElement[Any]] = {
-        "appointments": func.count(),
-        "with_outcome": func.sum(
-            case((Appointment.attendance_code.in_(OUTCOME_CODES), 1), else_=0)
-        ),
-        "dnas": func.sum(case((Appointment.attendance_code.in_(DNA_CODES), 1), else_=0)),
-        "called": func.sum(func.coalesce(calls.c.called, 0)),
-        "reached": func.sum(func.coalesce(calls.c.call_reached, 0)),
-        "sms_delivered": func.sum(func.coalesce(calls.c.sms_delivered, 0)),
-    }
-    return grouped_counts(
-        session,
-        base=base,
-        sources=sources,
-        columns=source_columns(session, timezone),
-        measures=measures,
     )
 
 
@@ -510,23 +476,6 @@ def arm_counts(
     )
 
 
-def arm_counts_by_day(
-    session: Session, *, start: datetime, end: datetime, timezone: str
-) -> list[tuple[str, date, Counts]]:
-    arm = sources.call_assignments.c.arm
-    day = local_day(session, timezone)
-    measures = arm_measures()
-    statement = _assigned_in(start, end)(
-        select(arm.label("arm"), day.label("day"), *[m.label(n) for n, m in measures.items()])
-    ).group_by(arm, day)
-    rows = []
-    for row in session.execute(statement).mappings():
-        parsed = _as_date(row["day"])
-        assert parsed is not None  # noqa: S101 - grouped by a non-null start date
-        rows.append((str(row["arm"]), parsed, _measures(row, measures)))
-    return rows
-
-
 def _programme_calls(start: datetime, end: datetime) -> Any:
     """Ids of the calls that covered call-arm appointments starting in the period."""
     assignments = sources.call_assignments
@@ -546,8 +495,18 @@ def _programme_calls(start: datetime, end: datetime) -> Any:
 def call_activity(session: Session, *, start: datetime, end: datetime) -> Counts:
     """Calls, attempts, reached and wrong numbers for the period's call-arm appointments."""
     call, attempt = sources.calls, sources.call_attempts
-    call_ids = _programme_calls(start, end)
-    calls_row = (
+    call_ids = _programme_calls(start, end).cte("programme_calls")
+    attempts = (
+        select(
+            func.count().label("attempts"),
+            func.sum(case((attempt.c.result == sources.WRONG_NUMBER, 1), else_=0)).label(
+                "wrong_numbers"
+            ),
+        )
+        .where(attempt.c.call_id.in_(select(call_ids.c.call_id)))
+        .subquery()
+    )
+    row = (
         session.execute(
             select(
                 func.count().label("calls"),
@@ -556,35 +515,17 @@ def call_activity(session: Session, *, start: datetime, end: datetime) -> Counts
                     "reached"
                 ),
                 func.sum(case((call.c.status == "unreachable", 1), else_=0)).label("unreachable"),
-            ).where(call.c.id.in_(call_ids))
+                func.max(attempts.c.attempts).label("attempts"),
+                func.max(attempts.c.wrong_numbers).label("wrong_numbers"),
+            )
+            .select_from(call)
+            .join(attempts, true())  # one row of attempt totals
+            .where(call.c.id.in_(select(call_ids.c.call_id)))
         )
         .mappings()
         .one()
     )
-    attempts_row = (
-        session.execute(
-            select(
-                func.count().label("attempts"),
-                func.sum(case((attempt.c.result == sources.WRONG_NUMBER, 1), else_=0)).label(
-                    "wrong_numbers"
-                ),
-            ).where(attempt.c.call_id.in_(call_ids))
-        )
-        .mappings()
-        .one()
-    )
-    return {key: int(value or 0) for key, value in {**calls_row, **attempts_row}.items()}
-
-
-def outcome_counts(session: Session, *, start: datetime, end: datetime) -> dict[str, int]:
-    """Structured call outcomes recorded on the period's programme calls, by kind."""
-    outcome = sources.call_outcomes
-    statement = (
-        select(outcome.c.kind, func.count().label("n"))
-        .where(outcome.c.call_id.in_(_programme_calls(start, end)))
-        .group_by(outcome.c.kind)
-    )
-    return {str(kind): int(n) for kind, n in session.execute(statement)}
+    return {key: int(value or 0) for key, value in row.items()}
 
 
 def calls_by_dimension(
@@ -595,8 +536,11 @@ def calls_by_dimension(
     sources_wanted: Sequence[str],
     timezone: str,
 ) -> Grouped:
-    """Per group of patient: programme calls, made, reached, and calls with each outcome kind."""
-    call, outcome = sources.calls, sources.call_outcomes
+    """Per group of patient: programme calls, made, reached, unreachable, attempts, wrong
+    numbers, and calls with each outcome kind. Every call has one sex, so the groups of the
+    source "sex" add up to the period's totals."""
+    call, outcome, attempt = sources.calls, sources.call_outcomes, sources.call_attempts
+    call_ids = _programme_calls(start, end).cte("programme_calls")
     kinds = list(sources.OUTCOME_LABELS)
     per_call = (
         select(
@@ -606,23 +550,36 @@ def calls_by_dimension(
                 for kind in kinds
             ],
         )
+        .where(outcome.c.call_id.in_(select(call_ids.c.call_id)))
         .group_by(outcome.c.call_id)
         .subquery()
     )
-    call_ids = _programme_calls(start, end)
+    wrong = (
+        select(attempt.c.call_id.label("call_id"), func.count().label("wrong_numbers"))
+        .where(
+            attempt.c.call_id.in_(select(call_ids.c.call_id)),
+            attempt.c.result == sources.WRONG_NUMBER,
+        )
+        .group_by(attempt.c.call_id)
+        .subquery()
+    )
 
     def base(statement: Query) -> Query:
         return (
             statement.select_from(call)
             .join(Patient, Patient.id == call.c.patient_id)
             .outerjoin(per_call, per_call.c.call_id == call.c.id)
-            .where(call.c.id.in_(call_ids))
+            .outerjoin(wrong, wrong.c.call_id == call.c.id)
+            .where(call.c.id.in_(select(call_ids.c.call_id)))
         )
 
     measures: dict[str, ColumnElement[Any]] = {
         "calls": func.count(),
         "calls_made": func.sum(case((call.c.attempts > 0, 1), else_=0)),
         "reached": func.sum(case((call.c.status == sources.CALL_COMPLETED, 1), else_=0)),
+        "unreachable": func.sum(case((call.c.status == "unreachable", 1), else_=0)),
+        "attempts": func.sum(call.c.attempts),
+        "wrong_numbers": func.sum(func.coalesce(wrong.c.wrong_numbers, 0)),
         **{f"has_{kind}": func.sum(func.coalesce(per_call.c[f"has_{kind}"], 0)) for kind in kinds},
     }
     return grouped_counts(

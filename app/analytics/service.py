@@ -121,20 +121,31 @@ def _aggregate(
 # --- DNA rates -----------------------------------------------------------------------------------
 
 
-def dna_rates(session: Session, settings: Settings, period: Period) -> DnaRatesReport:
+def appointment_cube(session: Session, settings: Settings, period: Period) -> repository.Grouped:
+    """The one pass over the period's appointments that DNA rates and reach both read."""
     start, end = period.bounds(settings.timezone)
-    days = repository.dna_counts_by_day(session, start=start, end=end, timezone=settings.timezone)
+    return repository.appointment_cube(
+        session,
+        start=start,
+        end=end,
+        sources=[*sources_of(DIMENSIONS), "day"],
+        timezone=settings.timezone,
+    )
+
+
+def dna_rates(
+    session: Session,
+    settings: Settings,
+    period: Period,
+    cube: repository.Grouped | None = None,
+) -> DnaRatesReport:
+    repository.tune_for_reporting(session)
+    grouped = cube if cube is not None else appointment_cube(session, settings, period)
+    days = sorted((repository.as_day(raw), counts) for raw, counts in grouped["day"])
     total = sum(counts["total"] for _, counts in days)
     if total == 0:
         raise NotReadyError(_no_outcomes_message(session, settings, period))
     dnas = sum(counts["dnas"] for _, counts in days)
-    grouped = repository.dna_counts_by_dimension(
-        session,
-        start=start,
-        end=end,
-        sources=sources_of(DIMENSIONS),
-        timezone=settings.timezone,
-    )
     tables = [
         _time_table("dna-rate-weekly", "DNA rate by week (weeks start on Monday)", days, _week),
         _time_table("dna-rate-monthly", "DNA rate by month", days, _month),
@@ -294,8 +305,17 @@ def _arm(dnas: int, appointments: int) -> ArmFigures:
     )
 
 
-def impact(session: Session, settings: Settings, period: Period) -> ImpactReport:
-    """The impact report for a period; NotReadyError with a plain message when there is none."""
+def impact(
+    session: Session,
+    settings: Settings,
+    period: Period,
+    activity: dict[str, int] | None = None,
+) -> ImpactReport:
+    """The impact report for a period; NotReadyError with a plain message when there is none.
+
+    `activity` (calls made, attempts) may be passed in when the caller has it already.
+    """
+    repository.tune_for_reporting(session)
     first, _last = repository.programme_dates(session)
     if first is None:
         raise NotReadyError(
@@ -312,7 +332,7 @@ def impact(session: Session, settings: Settings, period: Period) -> ImpactReport
         session,
         start=start,
         end=end,
-        sources_wanted=sources_of(EQUITY_DIMENSIONS),
+        sources_wanted=[*sources_of(EQUITY_DIMENSIONS), "day"],
         timezone=settings.timezone,
     )
     arms = {key[0] if isinstance(key, tuple) else key: counts for key, counts in grouped["overall"]}
@@ -323,7 +343,8 @@ def impact(session: Session, settings: Settings, period: Period) -> ImpactReport
             f"No appointment assigned to the programme between {period.label()} has a known "
             "outcome yet. Impact can be measured once outcomes are imported."
         )
-    activity = repository.call_activity(session, start=start, end=end)
+    if activity is None:
+        activity = repository.call_activity(session, start=start, end=end)
     estimate = estimate_impact(
         call_appointments=call.get("total", 0),
         call_dnas=call.get("dnas", 0),
@@ -336,7 +357,7 @@ def impact(session: Session, settings: Settings, period: Period) -> ImpactReport
     model_expected, model_message = _model_expected(call)
     tables = [
         _impact_headline_table(estimate),
-        _arms_over_time(session, settings, period),
+        _arms_over_time(grouped["day"]),
     ]
     for slug in EQUITY_DIMENSIONS:
         tables.append(_impact_by_group(DIMENSIONS[slug], grouped[DIMENSIONS[slug].source]))
@@ -485,16 +506,14 @@ def _group_effect(call: dict[str, int], holdout: dict[str, int]) -> dict[str, An
     }
 
 
-def _arms_over_time(session: Session, settings: Settings, period: Period) -> Table:
-    start, end = period.bounds(settings.timezone)
+def _arms_over_time(pairs: list[tuple[Any, dict[str, int]]]) -> Table:
     weeks: dict[date, dict[str, dict[str, int]]] = defaultdict(
         lambda: defaultdict(lambda: {"total": 0, "dnas": 0})
     )
-    for arm, day, counts in repository.arm_counts_by_day(
-        session, start=start, end=end, timezone=settings.timezone
-    ):
-        weeks[_week(day)][arm]["total"] += counts["total"]
-        weeks[_week(day)][arm]["dnas"] += counts["dnas"]
+    for (arm, raw_day), counts in pairs:
+        week = _week(repository.as_day(raw_day))
+        weeks[week][str(arm)]["total"] += counts["total"]
+        weeks[week][str(arm)]["dnas"] += counts["dnas"]
     rows = []
     for week, arms in sorted(weeks.items()):
         row: dict[str, Any] = {"week": week.isoformat()}
@@ -533,15 +552,40 @@ def _arms_over_time(session: Session, settings: Settings, period: Period) -> Tab
 # --- Outcome mix and reach -----------------------------------------------------------------------
 
 
-def outcome_mix(session: Session, settings: Settings, period: Period) -> Section:
+OUTCOME_MIX_DIMENSIONS = (*EQUITY_DIMENSIONS, "sex", "communication-need")
+
+
+def calls_cube(session: Session, settings: Settings, period: Period) -> repository.Grouped:
     start, end = period.bounds(settings.timezone)
-    activity = repository.call_activity(session, start=start, end=end)
-    if activity["calls"] == 0:
+    return repository.calls_by_dimension(
+        session,
+        start=start,
+        end=end,
+        sources_wanted=sources_of(OUTCOME_MIX_DIMENSIONS),
+        timezone=settings.timezone,
+    )
+
+
+def call_totals(grouped: repository.Grouped) -> dict[str, int]:
+    """Period totals of the calls cube (every call has exactly one sex)."""
+    return _totals(_aggregate(DIMENSIONS["sex"], grouped["sex"]))
+
+
+def outcome_mix(
+    session: Session,
+    settings: Settings,
+    period: Period,
+    cube: repository.Grouped | None = None,
+) -> Section:
+    repository.tune_for_reporting(session)
+    grouped = cube if cube is not None else calls_cube(session, settings, period)
+    activity = call_totals(grouped)
+    if activity.get("calls", 0) == 0:
         return Section(
             available=False,
             message=f"No navigator calls covered appointments between {period.label()}.",
         )
-    outcomes = repository.outcome_counts(session, start=start, end=end)
+    outcomes = {kind: activity.get(f"has_{kind}", 0) for kind in sources.OUTCOME_LABELS}
     made = activity["calls_made"]
     summary_rows: list[dict[str, Any]] = [
         {"measure": "Calls queued", "count": activity["calls"], "share": None},
@@ -568,7 +612,7 @@ def outcome_mix(session: Session, settings: Settings, period: Period) -> Section
     freed = sum(outcomes.get(kind, 0) for kind in sources.SLOT_FREEING_OUTCOMES)
     summary_rows.append(
         {
-            "measure": "Slots freed (cancelled or rebooked)",
+            "measure": "Calls that freed a slot (cancelled or rebooked)",
             "count": freed,
             "share": freed / reached if reached else None,
         }
@@ -590,14 +634,7 @@ def outcome_mix(session: Session, settings: Settings, period: Period) -> Section
             rows=summary_rows,
         )
     ]
-    grouped = repository.calls_by_dimension(
-        session,
-        start=start,
-        end=end,
-        sources_wanted=sources_of((*EQUITY_DIMENSIONS, "sex", "communication-need")),
-        timezone=settings.timezone,
-    )
-    for slug in (*EQUITY_DIMENSIONS, "sex", "communication-need"):
+    for slug in OUTCOME_MIX_DIMENSIONS:
         dimension = DIMENSIONS[slug]
         rows = []
         for label, counts in _aggregate(dimension, grouped[dimension.source]):
@@ -664,13 +701,16 @@ REACH_COLUMNS = [
 LEFT_BEHIND_RATIO = 0.8
 
 
-def reach(session: Session, settings: Settings, period: Period) -> Section:
+def reach(
+    session: Session,
+    settings: Settings,
+    period: Period,
+    cube: repository.Grouped | None = None,
+) -> Section:
     """Who gets left behind: each group's share of those reached against its share of DNAs."""
-    start, end = period.bounds(settings.timezone)
+    repository.tune_for_reporting(session)
+    grouped = cube if cube is not None else appointment_cube(session, settings, period)
     wanted = (*EQUITY_DIMENSIONS, "sex", "communication-need", "learning-disability")
-    grouped = repository.reach_by_dimension(
-        session, start=start, end=end, sources=sources_of(wanted), timezone=settings.timezone
-    )
     tables = []
     for slug in wanted:
         dimension = DIMENSIONS[slug]
@@ -750,13 +790,28 @@ FUNNEL_COLUMNS = [
 ]
 
 
-def data_quality(session: Session, settings: Settings, period: Period) -> Section:
+def data_quality(
+    session: Session,
+    settings: Settings,
+    period: Period,
+    calls: repository.Grouped | None = None,
+) -> Section:
+    repository.tune_for_reporting(session)
     start, end = period.bounds(settings.timezone)
-    recording = repository.ethnicity_recording(session, start=start, end=end)
-    trust = recording["trust"][0][1]
-    if trust["patients"] == 0:
+    clinics, details = repository.recording_quality(session, start=start, end=end)
+    if details["patients"] == 0:
         return Section(available=False, message=f"No appointments start between {period.label()}.")
-    trust_share = trust["unrecorded"] / trust["patients"]
+    trust_share = details["unrecorded"] / details["patients"]
+    by_specialty: dict[str | None, dict[str, int]] = defaultdict(
+        lambda: {"patients": 0, "unrecorded": 0}
+    )
+    for _code, specialty, counts in clinics:
+        by_specialty[specialty]["patients"] += counts["patients"]
+        by_specialty[specialty]["unrecorded"] += counts["unrecorded"]
+    recording: dict[str, list[tuple[Any, dict[str, int]]]] = {
+        "clinic": [(code, counts) for code, _specialty, counts in clinics],
+        "specialty": list(by_specialty.items()),
+    }
     tables = []
     for source, title, labeller in (
         ("clinic", "Clinic", DIMENSIONS["clinic"]),
@@ -785,7 +840,9 @@ def data_quality(session: Session, settings: Settings, period: Period) -> Sectio
                 slug=f"ethnicity-recording-by-{source}",
                 title=f"Ethnicity not stated (Z) or not known (99) by {title.lower()}",
                 note=(
-                    "Distinct patients with an appointment in the period. Control limits "
+                    "Distinct patients with an appointment in the period at each clinic (a "
+                    "specialty sums its clinics, so a patient seen in two of its clinics counts "
+                    "twice). Control limits "
                     "around the trust average by volume (funnel plot, 95% and 99.8%): 'alarm' "
                     "is outside 99.8%, 'alert' outside 95%. Units are not suppressed: the "
                     "figure is about recording practice, not about patients."
@@ -794,9 +851,10 @@ def data_quality(session: Session, settings: Settings, period: Period) -> Sectio
                 rows=rows,
             )
         )
-    details = repository.contact_detail_quality(session, start=start, end=end)
     wrong = repository.data_quality_tasks(session, start=start, end=end)
-    wrong_numbers = repository.call_activity(session, start=start, end=end)["wrong_numbers"]
+    wrong_numbers = call_totals(
+        calls if calls is not None else calls_cube(session, settings, period)
+    ).get("wrong_numbers", 0)
     patients = details["patients"]
     detail_rows = [
         ("No phone number at all", details["no_phone"]),
@@ -847,11 +905,14 @@ def data_quality(session: Session, settings: Settings, period: Period) -> Sectio
 def dashboard(session: Session, settings: Settings, period: Period) -> Dashboard:
     """Everything a manager sees for a period. Raises NotReadyError only when the period has no
     appointment with an outcome at all; a missing impact estimate is a message, not an error."""
-    rates = dna_rates(session, settings, period)
+    repository.tune_for_reporting(session)
+    cube = appointment_cube(session, settings, period)
+    rates = dna_rates(session, settings, period, cube)
+    calls = calls_cube(session, settings, period)
     impact_report: ImpactReport | None = None
     impact_message = None
     try:
-        impact_report = impact(session, settings, period)
+        impact_report = impact(session, settings, period, call_totals(calls))
     except NotReadyError as error:
         impact_message = error.message
     return Dashboard(
@@ -859,9 +920,9 @@ def dashboard(session: Session, settings: Settings, period: Period) -> Dashboard
         dna_rates=Section(available=True, tables=rates.tables, message=rates.denominator),
         impact=impact_report,
         impact_message=impact_message,
-        outcomes=outcome_mix(session, settings, period),
-        reach=reach(session, settings, period),
-        data_quality=data_quality(session, settings, period),
+        outcomes=outcome_mix(session, settings, period, calls),
+        reach=reach(session, settings, period, cube),
+        data_quality=data_quality(session, settings, period, calls),
     )
 
 
