@@ -161,7 +161,7 @@ def dna_rates(
         tables.append(
             Table(
                 slug=f"dna-rate-by-{dimension.slug}",
-                title=f"DNA rate by {dimension.title[0].lower()}{dimension.title[1:]}",
+                title=f"DNA rate by {_lower_first(dimension.title)}",
                 note=note,
                 columns=[Column(key="group", label=dimension.title), *RATE_COLUMNS],
                 rows=rows,
@@ -173,6 +173,13 @@ def dna_rates(
         overall=_rate_cells(dnas, total),
         tables=tables,
     )
+
+
+def _lower_first(title: str) -> str:
+    """'Age band' -> 'age band' inside a sentence; acronyms ('IMD 2019 decile') stay."""
+    if len(title) > 1 and title[1].isupper():
+        return title
+    return title[0].lower() + title[1:]
 
 
 def _week(day: date) -> date:
@@ -472,7 +479,7 @@ def _impact_by_group(dimension: Dimension, pairs: list[tuple[Any, dict[str, int]
         rows.append({"group": label, **_group_effect(c, h)})
     return Table(
         slug=f"impact-by-{dimension.slug}",
-        title=f"Impact by {dimension.title[0].lower()}{dimension.title[1:]}",
+        title=f"Impact by {_lower_first(dimension.title)}",
         note=(
             "Intention to treat within each group. Groups with fewer than "
             f"{MIN_ARM_SIZE} appointments in either arm are suppressed."
@@ -642,8 +649,7 @@ def outcome_mix(
         tables.append(
             Table(
                 slug=f"outcome-mix-by-{slug}",
-                title=f"Calls, reach and outcomes by {dimension.title[0].lower()}"
-                f"{dimension.title[1:]}",
+                title=f"Calls, reach and outcomes by {_lower_first(dimension.title)}",
                 note=f"Groups with fewer than {SUPPRESSION_THRESHOLD} calls are suppressed.",
                 columns=[Column(key="group", label=dimension.title), *OUTCOME_GROUP_COLUMNS],
                 rows=rows,
@@ -728,8 +734,7 @@ def reach(
         tables.append(
             Table(
                 slug=f"reach-by-{slug}",
-                title=f"Who is reached, against DNA burden, by {dimension.title[0].lower()}"
-                f"{dimension.title[1:]}",
+                title=f"Who is reached, against DNA burden, by {_lower_first(dimension.title)}",
                 note=(
                     "Appointments starting in the period; calls and SMS from the contact log. A "
                     f"group whose share of those reached is under {LEFT_BEHIND_RATIO:.0%} of its "
