@@ -14,6 +14,7 @@ from app.analytics.periods import Period
 from app.analytics.schemas import ImpactReport
 from app.console import JsonFlag, emit, handles_domain_errors
 from app.db.session import Database
+from app.errors import DomainError
 from app.settings import get_settings
 
 report_app = typer.Typer(help="Managers' reports.", no_args_is_help=True)
@@ -35,11 +36,17 @@ def report_impact(
 ) -> None:
     """Avoided DNAs against the randomised hold-out, savings and equity figures for a period."""
     settings = get_settings()
-    period = Period(_parse_day(start), _parse_day(end))
     database = Database(settings)
     try:
+        period = Period(_parse_day(start), _parse_day(end))
         with database.unit_of_work() as session:
             report = service.impact(session, settings, period)
+    except DomainError as error:
+        if not as_json:
+            raise
+        # One JSON object on stdout even for a failure, so scripts can read the reason.
+        emit({"error": error.message, "code": error.code}, error.message, as_json=True)
+        raise typer.Exit(1) from None
     finally:
         database.dispose()
     emit(report.model_dump(mode="json", by_alias=True), human_summary(report), as_json=as_json)
