@@ -107,7 +107,7 @@ def populate(url: str, *, patients: int, appointments: int, calls: int, today: d
                 (SELECT id, row_number() OVER (ORDER BY appointment_id) AS n
                  FROM call_assignments WHERE arm = 'call') x
            WHERE x.id = a.id AND x.n = c.n""",
-        """INSERT INTO call_attempts (call_id, number, result, phone, attempted_at, attempted_by)
+        """INSERT INTO call_attempts (call_id, number, result, channel, attempted_at, attempted_by)
            SELECT c.id, n,
                   CASE WHEN c.status = 'completed' AND n = c.attempts THEN 'answered'
                        WHEN random() < 0.03 THEN 'wrong_number' ELSE 'no_answer' END,
