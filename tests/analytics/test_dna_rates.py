@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from tests.analytics.helpers import PERIOD_END, PERIOD_START, create_outcomes
 from tests.factories import create_clinic
 
 
-def _table(report: service.DnaRatesReport, slug: str) -> dict[str, dict[str, object]]:
+def _table(report: service.DnaRatesReport, slug: str) -> dict[str, dict[str, Any]]:
     table = next(table for table in report.tables if table.slug == slug)
     return {str(row.get("group", row.get("starting"))): row for row in table.rows}
 
