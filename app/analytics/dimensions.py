@@ -21,6 +21,7 @@ from app.reference.codes import (
     imd_quintile,
     specialty_name,
 )
+from app.reference.imd import is_core20
 
 RawKey = object
 
@@ -94,7 +95,12 @@ def _number_order(label: str) -> tuple[int, str]:
 
 
 def _core20_label(raw: RawKey) -> str:
-    return "Core20 (IMD deciles 1-2)" if raw else "Not Core20"
+    """From the IMD decile (Core20 is deciles 1-2, exactly as stored at import)."""
+    return (
+        "Core20 (IMD deciles 1-2)"
+        if is_core20(None if raw is None else int(str(raw)))
+        else ("Not Core20")
+    )
 
 
 def _age_label(raw: RawKey) -> str:
@@ -124,18 +130,21 @@ def _learning_disability_label(raw: RawKey) -> str:
 
 
 def _specialty_label(raw: RawKey) -> str:
+    # Grouped with the clinic (a clinic has one specialty): the raw key is (clinic, specialty).
+    if isinstance(raw, tuple):
+        raw = raw[1]
     code = None if raw is None else str(raw)
     return f"{code} {specialty_name(code)}" if code else specialty_name(code)
 
 
 def _clinic_label(raw: RawKey) -> str:
-    return str(raw)
+    return str(raw[0] if isinstance(raw, tuple) else raw)
 
 
 DIMENSIONS: dict[str, Dimension] = {
     dimension.slug: dimension
     for dimension in (
-        Dimension("specialty", "Specialty", "specialty", _single(_specialty_label), _alphabetical),
+        Dimension("specialty", "Specialty", "clinic", _single(_specialty_label), _alphabetical),
         Dimension("clinic", "Clinic", "clinic", _single(_clinic_label), _alphabetical),
         Dimension(
             "ethnic-group",
@@ -165,7 +174,7 @@ DIMENSIONS: dict[str, Dimension] = {
             _single(_quintile_label),
             _number_order,
         ),
-        Dimension("core20", "Core20", "core20", _single(_core20_label), _alphabetical),
+        Dimension("core20", "Core20", "imd_decile", _single(_core20_label), _alphabetical),
         Dimension(
             "age-band", "Age band", "age_years", _single(_age_label), _ordered(AGE_BAND_ORDER)
         ),

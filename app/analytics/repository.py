@@ -105,7 +105,6 @@ def patient_columns(
     return {
         "ethnic_category": [Patient.ethnic_category],
         "imd_decile": [Patient.imd_decile],
-        "core20": [Patient.core20],
         "age_years": [age_in_years(session, timezone, on)],
         "sex": [Patient.sex],
         "needs": [Patient.communication_needs, Patient.interpreter_needed],
@@ -116,8 +115,8 @@ def patient_columns(
 def source_columns(session: Session, timezone: str) -> dict[str, list[Expr]]:
     """The SQL columns behind each dimension source named in `dimensions.DIMENSIONS`."""
     return {
-        "specialty": [Clinic.specialty_code],
-        "clinic": [Clinic.code],
+        # A clinic has one specialty: one grouping serves both breakdowns.
+        "clinic": [Clinic.code, Clinic.specialty_code],
         "day": [local_day(session, timezone)],
         **patient_columns(session, timezone),
     }
