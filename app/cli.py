@@ -9,6 +9,7 @@ import typer
 from app import __version__
 from app.analytics import cli as analytics_cli
 from app.auth import cli as auth_cli
+from app.calls import cli as calls_cli
 from app.console import JsonFlag, emit, handles_domain_errors
 from app.db import migrate
 from app.imports import cli as imports_cli
@@ -81,6 +82,7 @@ def demo(
 
 auth_cli.register(app)
 imports_cli.register(app)
+calls_cli.register(app)
 synth_cli.register(app)
 analytics_cli.register(app)
 

@@ -95,8 +95,20 @@ def _accounts(context: DemoContext) -> None:
     context.summary.add("accounts", ensure_demo_accounts(context.database))
 
 
+def _queue(context: DemoContext) -> None:
+    from app.calls.cli import build_for_day
+
+    today = datetime.now(ZoneInfo(context.settings.timezone)).date()
+    result = build_for_day(context.database, context.settings, today)
+    context.summary.add(
+        "queue",
+        f"{result.calls_in_queue} calls queued for {today} "
+        f"({result.assigned_call} call arm, {result.assigned_holdout} held out newly assigned)",
+    )
+
+
 # Later stages (train, score, queue, reminders) append their own step here.
-DEMO_STEPS: list[DemoStep] = [_migrate, _synthesise_and_import, _accounts]
+DEMO_STEPS: list[DemoStep] = [_migrate, _synthesise_and_import, _accounts, _queue]
 
 
 def prepare_demo(settings: Settings, *, patients: int, show_progress: bool) -> DemoSummary:

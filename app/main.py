@@ -16,6 +16,7 @@ from app.analytics.router import router as analytics_router
 from app.appointments.router import router as appointments_router
 from app.auth.pages import router as auth_pages
 from app.auth.router import router as auth_router
+from app.calls.router import router as calls_router
 from app.db.session import Database
 from app.errors import DomainError
 from app.health.router import router as health_router
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(auth_router)
     app.include_router(auth_pages)
     app.include_router(ui_pages)
+    app.include_router(calls_router)
     app.include_router(analytics_router)
     app.include_router(analytics_pages)
     return app

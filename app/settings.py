@@ -68,6 +68,29 @@ class Settings(BaseSettings):
     # per bulk statement; memory grows with it, round trips shrink.
     import_chunk_size: int = Field(default=5_000, ge=1, le=20_000)
 
+    # Navigator calls (see app/calls): the daily queue, hold-out, capacity and retries.
+    # The call window is a range of days ahead of the queue date, inclusive ("6-8" = 6, 7, 8).
+    calls_window_start_days: int = 7
+    calls_window_end_days: int = 7
+    # Eligibility rules: high risk band, or a priority group; each can be switched off.
+    calls_rule_high_risk: bool = True
+    calls_rule_core20: bool = True
+    calls_rule_communication_need: bool = True
+    calls_rule_learning_disability: bool = True
+    calls_rule_no_sms_channel: bool = True
+    calls_navigators_on_duty: int = Field(default=2, ge=0)
+    calls_per_navigator_per_day: int = Field(default=40, ge=0)
+    # Share of eligible patients randomly held out from calls, and the key of that hash.
+    calls_holdout_share: float = Field(default=0.10, ge=0.0, le=1.0)
+    calls_programme_seed: str = "navigator-programme-2026"
+    calls_retry_delay_minutes: int = Field(default=120, ge=1)
+    calls_max_attempts: int = Field(default=3, ge=1)
+    calls_lease_minutes: int = Field(default=20, ge=1)
+    # The working day in local time: a retry that would fall after the end moves to the next
+    # working morning.
+    calls_day_start_hour: int = Field(default=9, ge=0, le=23)
+    calls_day_end_hour: int = Field(default=17, ge=1, le=24)
+
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_placeholders(self) -> Settings:
         if not self.database_url:

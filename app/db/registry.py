@@ -3,6 +3,7 @@
 from app.analytics import tables as analytics_tables
 from app.appointments import tables as appointment_tables
 from app.auth import tables as auth_tables
+from app.calls import tables as call_tables
 from app.db.base import Base
 from app.patients import tables as patient_tables
 from app.risk import tables as risk_tables
@@ -14,6 +15,7 @@ __all__ = [
     "analytics_tables",
     "appointment_tables",
     "auth_tables",
+    "call_tables",
     "metadata",
     "patient_tables",
     "risk_tables",

@@ -23,6 +23,7 @@ def test_prepare_demo_loads_a_trust_and_a_second_run_changes_nothing(
     assert again["import patients"] == "0 inserted, 0 updated, 300 unchanged"
     assert again["import appointments"].startswith("0 inserted, 0 updated")
     assert (settings.data_dir / "demo" / "appointments.csv").exists()
+    assert "calls queued for" in steps["queue"]
     with database.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Patient)) == 300
         assert (session.scalar(select(func.count()).select_from(Appointment)) or 0) > 300

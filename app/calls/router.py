@@ -1,0 +1,233 @@
+"""JSON API for navigator call queues, calls, outcomes and scripts. Thin: services do the work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from app.auth.audit import record_audit
+from app.auth.dependencies import require_role
+from app.auth.roles import Role
+from app.auth.tables import User
+from app.calls import documents, service
+from app.calls.queue import build_queue
+from app.calls.schemas import (
+    AttemptIn,
+    CallDetail,
+    CallHistory,
+    CallSummary,
+    DocumentIn,
+    DocumentOut,
+    OutcomeOut,
+    OutcomesIn,
+    Overview,
+    QueueView,
+)
+from app.db.session import get_session
+from app.settings import Settings
+
+router = APIRouter(prefix="/api/calls", tags=["calls"])
+
+
+def get_committed_session(
+    session: Annotated[Session, Depends(get_session)],
+) -> Iterator[Session]:
+    """The request's session, committed when the handler returns and before the response is
+    sent (`scope="function"` below).
+
+    `get_session` commits after the response has gone out, so a navigator's next request
+    could arrive before their last one committed: take-next would then hand back a call they
+    had just completed. Committing here first gives read-your-writes; `get_session` still
+    owns rollback on error and its own later commit is a no-op.
+    """
+    yield session
+    session.commit()
+
+
+SessionDep = Annotated[Session, Depends(get_committed_session, scope="function")]
+
+
+def get_settings_of_app(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_of_app)]
+
+
+# Navigators work the queue; managers (and admins) also see the overview, build queues and
+# edit scripts. Unsafe methods are CSRF-checked by require_role.
+NavigatorDep = Annotated[User, Depends(require_role(Role.NAVIGATOR))]
+ManagerDep = Annotated[User, Depends(require_role(Role.MANAGER))]
+
+
+@router.get("/queue", response_model=QueueView)
+def my_queue(
+    session: SessionDep,
+    settings: SettingsDep,
+    user: NavigatorDep,
+    queue_date: Annotated[date | None, Query(alias="date")] = None,
+) -> QueueView:
+    return service.my_queue(session, settings, user_id=user.id, queue_date=queue_date)
+
+
+@router.post("/next", response_model=CallSummary | None)
+def take_next(session: SessionDep, settings: SettingsDep, user: NavigatorDep) -> CallSummary | None:
+    call = service.take_next_call(session, settings, user_id=user.id)
+    if call is None:
+        return None
+    record_audit(
+        session,
+        user_id=user.id,
+        action="call.taken",
+        patient_id=call.patient_id,
+        detail={"call_id": call.id},
+    )
+    return CallSummary.model_validate(call)
+
+
+@router.get("/overview", response_model=Overview)
+def manager_overview(
+    session: SessionDep,
+    settings: SettingsDep,
+    _manager: ManagerDep,
+    queue_date: Annotated[date | None, Query(alias="date")] = None,
+) -> Overview:
+    day = queue_date or service.local_today(settings, datetime.now(UTC))
+    return service.overview(session, settings, queue_date=day)
+
+
+@router.post("/queue/build")
+def build(
+    session: SessionDep,
+    settings: SettingsDep,
+    manager: ManagerDep,
+    queue_date: Annotated[date, Query(alias="date")],
+) -> dict[str, object]:
+    documents.ensure_default_documents(session)
+    result = build_queue(session, settings, queue_date)
+    record_audit(
+        session,
+        user_id=manager.id,
+        action="call_queue.built",
+        detail={"queue_date": queue_date.isoformat(), "calls_created": result.calls_created},
+    )
+    return result.as_dict()
+
+
+@router.get("/documents", response_model=list[DocumentOut])
+def list_documents(session: SessionDep, _user: NavigatorDep) -> list[DocumentOut]:
+    documents.ensure_default_documents(session)
+    latest = documents.latest_documents(session)
+    return [DocumentOut.model_validate(latest[slug]) for slug in sorted(latest)]
+
+
+@router.get("/documents/{slug}", response_model=list[DocumentOut])
+def document_versions(slug: str, session: SessionDep, _user: NavigatorDep) -> list[DocumentOut]:
+    return [DocumentOut.model_validate(row) for row in documents.list_versions(session, slug)]
+
+
+@router.post("/documents/{slug}", response_model=DocumentOut, status_code=201)
+def edit_document(
+    slug: str, body: DocumentIn, session: SessionDep, manager: ManagerDep
+) -> DocumentOut:
+    document = documents.add_version(
+        session, slug=slug, body=body.body, title=body.title, user_id=manager.id
+    )
+    record_audit(
+        session,
+        user_id=manager.id,
+        action="call_document.edited",
+        detail={"slug": document.slug, "version": document.version},
+    )
+    return DocumentOut.model_validate(document)
+
+
+@router.get("/patients/{patient_id}", response_model=list[CallSummary])
+def calls_of_patient(
+    patient_id: int, session: SessionDep, _user: NavigatorDep
+) -> list[CallSummary]:
+    return service.patient_calls(session, patient_id=patient_id)
+
+
+@router.get("/{call_id}", response_model=CallDetail)
+def call_detail(call_id: int, session: SessionDep, user: NavigatorDep) -> CallDetail:
+    detail = service.call_detail(session, call_id=call_id)
+    record_audit(
+        session,
+        user_id=user.id,
+        action="patient.viewed_via_call",
+        patient_id=detail.patient.id,
+        detail={"call_id": call_id},
+    )
+    return detail
+
+
+@router.get("/{call_id}/history", response_model=CallHistory)
+def call_history(call_id: int, session: SessionDep, _user: NavigatorDep) -> CallHistory:
+    return service.call_history(session, call_id=call_id)
+
+
+@router.post("/{call_id}/attempts", response_model=CallSummary)
+def record_attempt(
+    call_id: int, body: AttemptIn, session: SessionDep, settings: SettingsDep, user: NavigatorDep
+) -> CallSummary:
+    call = service.record_attempt(
+        session,
+        settings,
+        call_id=call_id,
+        user_id=user.id,
+        result=body.result,
+        channel=body.channel,
+    )
+    record_audit(
+        session,
+        user_id=user.id,
+        action="call.attempt_recorded",
+        patient_id=call.patient_id,
+        detail={"call_id": call.id, "result": body.result.value, "channel": body.channel},
+    )
+    return CallSummary.model_validate(call)
+
+
+@router.post("/{call_id}/outcomes", response_model=list[OutcomeOut])
+def record_outcomes(
+    call_id: int,
+    body: OutcomesIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: NavigatorDep,
+) -> list[OutcomeOut]:
+    saved = service.record_outcomes(
+        session, settings, call_id=call_id, user_id=user.id, outcomes=body.outcomes
+    )
+    call = service.get_call(session, call_id)
+    for outcome in saved:
+        record_audit(
+            session,
+            user_id=user.id,
+            action="call.outcome_recorded",
+            patient_id=call.patient_id,
+            appointment_id=outcome.appointment_id,
+            detail={"call_id": call_id, "outcome_id": outcome.id, "kind": outcome.kind},
+        )
+    if body.complete and call.status == "in_progress":
+        service.complete_call(session, call_id=call_id, user_id=user.id)
+    return [OutcomeOut.model_validate(outcome) for outcome in saved]
+
+
+@router.post("/{call_id}/complete", response_model=CallSummary)
+def complete(call_id: int, session: SessionDep, user: NavigatorDep) -> CallSummary:
+    call = service.complete_call(session, call_id=call_id, user_id=user.id)
+    record_audit(
+        session,
+        user_id=user.id,
+        action="call.completed",
+        patient_id=call.patient_id,
+        detail={"call_id": call.id},
+    )
+    return CallSummary.model_validate(call)

@@ -1,0 +1,181 @@
+"""Request and response shapes of the calls API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.calls.tables import AttemptResult, OutcomeKind
+
+
+class OutcomeIn(BaseModel):
+    kind: OutcomeKind
+    appointment_id: int | None = None
+    new_start_at: datetime | None = None
+    clinic_code: str | None = Field(default=None, max_length=32)
+    language: str | None = Field(default=None, max_length=8)
+    text: str | None = Field(default=None, max_length=500)
+
+
+class OutcomesIn(BaseModel):
+    outcomes: list[OutcomeIn]
+    complete: bool = False
+
+
+class AttemptIn(BaseModel):
+    result: AttemptResult
+    channel: Literal["mobile", "landline", "video_relay", "sms", "email"] = "mobile"
+
+
+class DocumentIn(BaseModel):
+    body: str
+    title: str | None = Field(default=None, max_length=200)
+
+
+class CallSummary(BaseModel):
+    """A call as navigators see it. The priority is left out on purpose: it is derived from
+    the raw risk probability, which navigators never see (they see the band and reasons)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    patient_id: int
+    queue_date: date
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    taken_by: int | None
+    lease_expires_at: datetime | None
+    completed_by: int | None
+    completed_at: datetime | None
+
+
+class AttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    number: int
+    result: str
+    channel: str
+    attempted_at: datetime
+    attempted_by: int
+
+
+class OutcomeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    appointment_id: int | None
+    kind: str
+    detail: dict[str, Any]
+    recorded_by: int
+    recorded_at: datetime
+
+
+class DocumentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    slug: str
+    version: int
+    title: str
+    body: str
+    created_at: datetime
+    created_by: int | None
+
+
+class RenderedDocument(BaseModel):
+    id: int
+    slug: str
+    version: int
+    title: str
+    html: str
+
+
+class AppointmentOnCall(BaseModel):
+    id: int
+    start_at: datetime
+    clinic_code: str
+    site: str | None
+    specialty: str
+    sensitive: bool
+    covered_by_this_call: bool
+    risk_band: str | None
+    risk_reasons: list[str]
+
+
+class PatientOnCall(BaseModel):
+    id: int
+    given_name: str | None
+    family_name: str | None
+    birth_date: date
+    mobile_phone: str | None
+    landline_phone: str | None
+    mobile_phone_invalid: bool
+    landline_phone_invalid: bool
+    preferred_language: str
+    interpreter_needed: bool
+    communication_needs: list[str]
+    learning_disability: bool
+    sms_opt_out: bool
+
+
+class CallDetail(BaseModel):
+    call: CallSummary
+    patient: PatientOnCall
+    eligibility_reasons: list[str]
+    appointments: list[AppointmentOnCall]
+    script: list[RenderedDocument]
+    sop: RenderedDocument
+    attempts: list[AttemptOut]
+    outcomes: list[OutcomeOut]
+
+
+class CallHistory(BaseModel):
+    call: CallSummary
+    attempts: list[AttemptOut]
+    outcomes: list[OutcomeOut]
+
+
+class TaskOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    patient_id: int
+    appointment_id: int | None
+    source: str
+    detail: str
+    created_at: datetime
+
+
+class QueueView(BaseModel):
+    queue_date: date
+    counts: dict[str, int]
+    callbacks_due: int
+    next_call: CallSummary | None
+    my_current_call: CallSummary | None
+    open_tasks: int
+    tasks: list[TaskOut]
+
+
+class NavigatorLoad(BaseModel):
+    user_id: int
+    completed: int
+    unreachable: int
+    in_progress: int
+
+
+class Overview(BaseModel):
+    queue_date: date
+    capacity: int
+    navigators_on_duty: int
+    calls_per_navigator_per_day: int
+    calls_queued_today: int
+    counts: dict[str, int]
+    assignments_today: dict[str, int]
+    call_arm_waiting_beyond_capacity: int
+    outcomes_today: dict[str, int]
+    by_navigator: list[NavigatorLoad]
+    open_tasks: int

@@ -1,0 +1,193 @@
+"""Benchmark: build a day's navigator call queue on a trust-sized PostgreSQL database.
+
+Creates a throwaway database, migrates it, bulk-inserts synthetic rows with set-based SQL
+(patients, clinics, 1,000,000 appointments of which 40,000 start in the call window, risk
+scores for every future appointment), then times `build_queue` for the day, a same-day rebuild
+and a take-next. Prints one JSON object. The database is dropped afterwards unless --keep.
+
+    .venv/bin/python scripts/bench_queue.py [--server-url URL] [--appointments N] [--in-window N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.calls.queue import build_queue, call_window
+from app.calls.service import take_next_call
+from app.db import migrate
+from app.db.session import Database
+from app.settings import Settings
+
+QUEUE_DAY = date(2026, 12, 1)
+
+SEED_SQL = [
+    # Patients: roughly a fifth Core20, a few with interpreter, communication needs or a
+    # learning disability, some without a usable mobile or opted out of SMS.
+    """
+    INSERT INTO patients (pas_patient_id, birth_date, sex, ethnic_category, family_name,
+        given_name, mobile_phone, landline_phone, imd_decile, core20, interpreter_needed,
+        preferred_language, communication_needs, learning_disability, sms_opt_out,
+        mobile_phone_invalid, landline_phone_invalid, source_hash, created_at, updated_at)
+    SELECT 'BP' || g, DATE '1940-01-01' + (g % 25000), CASE WHEN g % 2 = 0 THEN 'F' ELSE 'M' END,
+        'A', 'Bench' || g, 'Pat',
+        CASE WHEN g % 12 = 0 THEN NULL ELSE '+447700900' || lpad((g % 1000)::text, 3, '0') END,
+        CASE WHEN g % 3 = 0 THEN '+441134960' || lpad((g % 1000)::text, 3, '0') END,
+        (g % 10) + 1, (g % 10) < 2, g % 33 = 0, CASE WHEN g % 33 = 0 THEN 'pl' ELSE 'en' END,
+        CASE WHEN g % 97 = 0 THEN 'bsl' ELSE '' END, g % 50 = 0, g % 29 = 0, false, false, '',
+        now(), now()
+    FROM generate_series(1, :patients) AS g
+    """,
+    """
+    INSERT INTO clinics (code, site, specialty_code, sensitive)
+    SELECT 'BC' || g, 'Site ' || (g % 3), (ARRAY['120','140','330','340','300'])[(g % 5) + 1],
+        g % 25 = 0
+    FROM generate_series(1, 50) AS g
+    """,
+    # Appointments outside the window: the past two years (with outcomes) and later weeks.
+    """
+    INSERT INTO appointments (pas_appointment_id, patient_id, clinic_id, booked_at, start_at,
+        first_attendance, attendance_code, outcome_recorded_at, source_hash, created_at,
+        updated_at)
+    SELECT 'BA' || g, ((g * 7919) % :patients) + 1, (g % 50) + 1,
+        s - interval '30 days', s, g % 3 = 0,
+        CASE WHEN s < :now THEN (ARRAY['5','5','5','5','6','3','2','4'])[(g % 8) + 1] ELSE '0' END,
+        CASE WHEN s < :now THEN s END, '', now(), now()
+    FROM (
+        SELECT g, CASE WHEN g % 10 = 0
+            THEN :window_end + ((g % 60) * interval '1 day') + ((g % 9) * interval '1 hour')
+            ELSE :now - ((g % 730) * interval '1 day') - ((g % 9) * interval '1 hour') END AS s
+        FROM generate_series(1::bigint, :outside) AS g
+    ) AS rows
+    """,
+    # Appointments in the window (booked, 08:00-17:00 local on the window day).
+    """
+    INSERT INTO appointments (pas_appointment_id, patient_id, clinic_id, booked_at, start_at,
+        first_attendance, attendance_code, source_hash, created_at, updated_at)
+    SELECT 'BW' || g, ((g * 104729) % :patients) + 1, (g % 50) + 1,
+        :window_start - interval '40 days',
+        :window_start + interval '8 hours' + ((g % 540) * interval '1 minute'),
+        g % 3 = 0, '0', '', now(), now()
+    FROM generate_series(1::bigint, :in_window) AS g
+    """,
+    # Scores for every future booked appointment: about 15% in the high band.
+    """
+    INSERT INTO risk_scores (appointment_id, model_version, risk, band, reasons, scored_at)
+    SELECT id, 'bench-1', r,
+        CASE WHEN r >= 0.3 THEN 'high' WHEN r >= 0.1 THEN 'medium' ELSE 'low' END,
+        '["Missed an appointment before"]'::json, now()
+    FROM (
+        SELECT id, ((id * 2654435761) % 1000) / 1000.0 * 0.35 AS r
+        FROM appointments WHERE start_at >= :now
+    ) AS scored
+    """,
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--appointments", type=int, default=1_000_000)
+    parser.add_argument("--in-window", type=int, default=40_000)
+    parser.add_argument("--patients", type=int, default=250_000)
+    parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
+    args = parser.parse_args()
+
+    server = make_url(args.server_url)
+    name = f"navigator_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        result = run(url, args)
+    finally:
+        if not args.keep:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    sys.stdout.write(json.dumps(result, default=str) + "\n")
+
+
+def run(url: str, args: argparse.Namespace) -> dict[str, object]:
+    settings = Settings(_env_file=None, database_url=url)
+    migrate.upgrade(url)
+    now = datetime.combine(QUEUE_DAY, datetime.min.time(), UTC) + timedelta(hours=8)
+    window_start, window_end = call_window(settings, QUEUE_DAY)
+    params = {
+        "patients": args.patients,
+        "outside": args.appointments - args.in_window,
+        "in_window": args.in_window,
+        "now": now,
+        "window_start": window_start,
+        "window_end": window_end,
+    }
+    database = Database(settings)
+    try:
+        started = time.perf_counter()
+        with database.engine.begin() as connection:
+            for statement in SEED_SQL:
+                connection.execute(text(statement), params)
+        with database.engine.connect().execution_options(
+            isolation_level="AUTOCOMMIT"
+        ) as connection:
+            connection.execute(text("VACUUM ANALYZE"))
+        seed_seconds = time.perf_counter() - started
+
+        started = time.perf_counter()
+        with database.unit_of_work() as session:
+            first = build_queue(session, settings, QUEUE_DAY, now=now)
+        build_seconds = time.perf_counter() - started
+
+        started = time.perf_counter()
+        with database.unit_of_work() as session:
+            again = build_queue(session, settings, QUEUE_DAY, now=now)
+        rebuild_seconds = time.perf_counter() - started
+
+        started = time.perf_counter()
+        with database.unit_of_work() as session:
+            taken = take_next_call(session, settings, user_id=1, now=now)
+        take_ms = (time.perf_counter() - started) * 1000
+
+        with database.engine.connect() as connection:
+            totals = connection.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM appointments), "
+                    "(SELECT count(*) FROM appointments WHERE start_at >= :s AND start_at < :e), "
+                    "(SELECT count(*) FROM risk_scores)"
+                ),
+                {"s": window_start, "e": window_end},
+            ).one()
+    finally:
+        database.dispose()
+    return {
+        "benchmark": "queue_build",
+        "backend": "postgresql",
+        "appointments_on_record": totals[0],
+        "appointments_in_window": totals[1],
+        "risk_scores": totals[2],
+        "patients": args.patients,
+        "seed_seconds": round(seed_seconds, 2),
+        "build_seconds": round(build_seconds, 3),
+        "rebuild_same_day_seconds": round(rebuild_seconds, 3),
+        "take_next_ms": round(take_ms, 1),
+        "took_a_call": taken is not None,
+        "target_build_seconds": 10,
+        "within_target": build_seconds < 10,
+        "first_build": first.as_dict(),
+        "rebuild": {
+            "newly_eligible": again.newly_eligible,
+            "calls_created": again.calls_created,
+        },
+    }
+
+
+if __name__ == "__main__":
+    main()
