@@ -8,7 +8,7 @@ GROUP BY per dimension, which is quick at demo sizes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -189,12 +189,14 @@ def _measures(row: Any, measures: Mapping[str, ColumnElement[Any]]) -> Counts:
     return {name: int(row[name] or 0) for name in measures}
 
 
-def _contacts_in(start: datetime, end: datetime) -> Any:
-    """Per appointment starting in the period: called, reached by a call, SMS delivered."""
+def _contacts_in(start: datetime, end: datetime, lookback: timedelta) -> Any:
+    """Per appointment: called, reached by a call, SMS delivered.
+
+    Contacts about the period's appointments are made before they start, at most `lookback`
+    earlier (the call window and the reminder offsets, with a margin), so the contact log is
+    read by when contacts were made, not by a second pass over the period's appointments.
+    """
     contact = AppointmentContact
-    in_period = select(Appointment.id).where(
-        Appointment.start_at >= start, Appointment.start_at < end
-    )
     return (
         select(
             contact.appointment_id.label("appointment_id"),
@@ -206,19 +208,25 @@ def _contacts_in(start: datetime, end: datetime) -> Any:
                 "sms_delivered"
             ),
         )
-        .where(contact.appointment_id.in_(in_period))
+        .where(contact.contacted_at >= start - lookback, contact.contacted_at < end)
         .group_by(contact.appointment_id)
         .subquery()
     )
 
 
 def appointment_cube(
-    session: Session, *, start: datetime, end: datetime, sources: Sequence[str], timezone: str
+    session: Session,
+    *,
+    start: datetime,
+    end: datetime,
+    sources: Sequence[str],
+    timezone: str,
+    contact_lookback: timedelta,
 ) -> Grouped:
     """One pass over the period's appointments for every breakdown (and the source "day"):
     all appointments, those with an attended or DNA outcome ("total"), DNAs, and how many were
     called, reached by a call or sent a delivered SMS (from the contact log)."""
-    contacts = _contacts_in(start, end)
+    contacts = _contacts_in(start, end, contact_lookback)
 
     def base(statement: Query) -> Query:
         return (

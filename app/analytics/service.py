@@ -130,7 +130,19 @@ def appointment_cube(session: Session, settings: Settings, period: Period) -> re
         end=end,
         sources=[*sources_of(DIMENSIONS), "day"],
         timezone=settings.timezone,
+        contact_lookback=contact_lookback(settings),
     )
+
+
+def contact_lookback(settings: Settings) -> timedelta:
+    """How long before an appointment its calls and reminders can be made: the calls window
+    and the SMS reminder offsets (whichever features are configured), plus two weeks."""
+    horizons = [
+        settings.call_horizon_days,
+        int(getattr(settings, "calls_window_end_days", 0)),
+        *[int(days) for days in getattr(settings, "sms_reminder_offsets_days", [])],
+    ]
+    return timedelta(days=max(horizons) + 14)
 
 
 def dna_rates(
