@@ -13,7 +13,9 @@ from app.calls import cli as calls_cli
 from app.console import JsonFlag, emit, handles_domain_errors
 from app.db import migrate
 from app.imports import cli as imports_cli
+from app.risk import cli as risk_cli
 from app.settings import get_settings
+from app.sms import cli as sms_cli
 from app.synth import cli as synth_cli
 
 app = typer.Typer(
@@ -84,6 +86,8 @@ auth_cli.register(app)
 imports_cli.register(app)
 calls_cli.register(app)
 synth_cli.register(app)
+sms_cli.register(app)
+risk_cli.register(app)
 analytics_cli.register(app)
 
 

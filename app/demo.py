@@ -107,8 +107,36 @@ def _queue(context: DemoContext) -> None:
     )
 
 
-# Later stages (train, score, queue, reminders) append their own step here.
-DEMO_STEPS: list[DemoStep] = [_migrate, _synthesise_and_import, _accounts, _queue]
+def _reminders(context: DemoContext) -> None:
+    from app.sms.service import schedule_reminders, seed_default_templates
+
+    today = datetime.now(ZoneInfo(context.settings.timezone)).date()
+    with context.database.unit_of_work() as session:
+        seed_default_templates(session)
+        reminders = schedule_reminders(session, context.settings, on_date=today)
+    context.summary.add(
+        "sms reminders",
+        f"{reminders.created} queued, {reminders.already_scheduled} already queued, "
+        f"{reminders.no_sms_channel} with no SMS channel",
+    )
+
+
+def _train_and_score(context: DemoContext) -> None:
+    from app.risk.demo import train_and_score
+
+    for step, outcome in train_and_score(context.database, context.settings):
+        context.summary.add(step, outcome)
+
+
+# Each step is safe to run again; later steps use what earlier ones made.
+DEMO_STEPS: list[DemoStep] = [
+    _migrate,
+    _synthesise_and_import,
+    _accounts,
+    _train_and_score,
+    _reminders,
+    _queue,
+]
 
 
 def prepare_demo(settings: Settings, *, patients: int, show_progress: bool) -> DemoSummary:

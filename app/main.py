@@ -22,7 +22,11 @@ from app.errors import DomainError
 from app.health.router import router as health_router
 from app.logging_setup import configure_logging, request_id_var
 from app.patients.router import router as patients_router
+from app.risk.router import router as risk_router
 from app.settings import Settings, get_settings
+from app.sms.pages import router as sms_pages
+from app.sms.router import router as sms_router
+from app.sms.webhooks import router as sms_webhooks_router
 from app.ui.errors import domain_error_response
 from app.ui.pages import router as ui_pages
 from app.ui.setup import install_ui
@@ -92,6 +96,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(auth_pages)
     app.include_router(ui_pages)
     app.include_router(calls_router)
+    app.include_router(sms_router)
+    app.include_router(sms_webhooks_router)
+    app.include_router(sms_pages)
+    app.include_router(risk_router)
     app.include_router(analytics_router)
     app.include_router(analytics_pages)
     return app

@@ -7,7 +7,7 @@ with a missing or placeholder secret.
 from __future__ import annotations
 
 import functools
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -46,6 +46,20 @@ class Settings(BaseSettings):
     # Risk model (see app/risk).
     models_dir: Path = Path("models")
     call_horizon_days: int = 7
+    # Ethnicity is always audited; whether it is also a model input is a choice (default off).
+    risk_include_ethnicity: bool = False
+    # Bands navigators see (risk is a calibrated probability of a DNA).
+    risk_band_medium: float = 0.08
+    risk_band_high: float = 0.15
+    # Best-worst AUROC gap between groups above which the model card flags the attribute.
+    risk_fairness_gap_limit: float = 0.05
+    risk_min_training_rows: int = 1000
+    risk_min_training_dnas: int = 50
+    # Temporal split of the labelled appointments: latest share for testing, the share
+    # before it for calibration, the rest (earliest) for fitting.
+    risk_test_share: float = 0.2
+    risk_calibration_share: float = 0.15
+    risk_bootstrap_replicates: int = 200
 
     # Analytics (see app/analytics): the cost of one DNA as a range (default the Royal Free
     # pilot's £100-£160), and navigator time, netted off savings when an hourly cost is set.
@@ -90,6 +104,18 @@ class Settings(BaseSettings):
     # working morning.
     calls_day_start_hour: int = Field(default=9, ge=0, le=23)
     calls_day_end_hour: int = Field(default=17, ge=1, le=24)
+    # SMS reminders and dispatcher (see app/sms).
+    sms_reminder_offsets_days: list[int] = Field(default_factory=lambda: [7, 2])
+    sms_quiet_hours_start: time = time(20, 0)  # local time (settings.timezone), DST aware
+    sms_quiet_hours_end: time = time(8, 0)
+    sms_send_rate_per_second: float = 10.0  # per dispatcher process; 0 means unlimited
+    sms_batch_size: int = 50
+    sms_lease_seconds: float = 120.0
+    sms_max_attempts: int = 6
+    sms_retry_base_seconds: float = 30.0
+    sms_retry_max_seconds: float = 3600.0
+    sms_poll_seconds: float = 5.0
+    twilio_timeout_seconds: float = 10.0
 
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_placeholders(self) -> Settings:

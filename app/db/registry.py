@@ -7,6 +7,7 @@ from app.calls import tables as call_tables
 from app.db.base import Base
 from app.patients import tables as patient_tables
 from app.risk import tables as risk_tables
+from app.sms import tables as sms_tables
 from app.tasks import tables as task_tables
 
 metadata = Base.metadata
@@ -19,5 +20,6 @@ __all__ = [
     "metadata",
     "patient_tables",
     "risk_tables",
+    "sms_tables",
     "task_tables",
 ]

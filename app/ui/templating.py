@@ -36,6 +36,7 @@ class NavItem:
 # entry here (one line) when their pages land.
 NAVIGATION: list[NavItem] = [
     NavItem("Call queue", "/queue", Role.NAVIGATOR),
+    NavItem("SMS", "/sms", Role.MANAGER),
     NavItem("Analytics", "/analytics", Role.MANAGER),
     NavItem("Audit log", "/audit", Role.MANAGER),
     NavItem("Users", "/admin/users", Role.ADMIN),

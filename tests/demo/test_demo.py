@@ -24,6 +24,10 @@ def test_prepare_demo_loads_a_trust_and_a_second_run_changes_nothing(
     assert again["import appointments"].startswith("0 inserted, 0 updated")
     assert (settings.data_dir / "demo" / "appointments.csv").exists()
     assert "calls queued for" in steps["queue"]
+    # Reminders are queued once: the second run finds them all already queued.
+    queued = int(steps["sms reminders"].split()[0])
+    assert queued > 0
+    assert again["sms reminders"].startswith(f"0 queued, {queued} already queued")
     with database.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Patient)) == 300
         assert (session.scalar(select(func.count()).select_from(Appointment)) or 0) > 300

@@ -1,0 +1,1 @@
+"""SMS reminders and replies through Twilio: scheduling, templates, outbox, dispatcher, webhooks."""

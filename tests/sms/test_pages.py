@@ -1,0 +1,99 @@
+"""The managers' SMS pages: volumes and templates, and editing a template with a preview."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.roles import Role
+from app.db.session import Database
+from app.main import create_app
+from app.settings import Settings
+from app.sms.tables import SmsTemplate
+from tests.auth.helpers import create_user, form_token, sign_in_with_form
+from tests.sms.helpers import create_message
+
+
+@pytest.fixture
+def page_client(settings: Settings, database: Database) -> Iterator[TestClient]:
+    fast = settings.model_copy(update={"login_failure_delay_ms": 0})
+    with TestClient(create_app(fast, database), base_url="https://testserver") as client:
+        yield client
+
+
+def sign_in_as(session: Session, client: TestClient, role: Role) -> None:
+    user = create_user(session, role=role)
+    session.commit()
+    assert sign_in_with_form(client, user.username).status_code == 303
+
+
+def test_managers_see_volumes_and_every_template_with_its_cost(
+    page_client: TestClient, session: Session
+) -> None:
+    create_message(
+        session, state="submitted", provider_sid="SM" + "1" * 32, delivery_status="delivered"
+    )
+    sign_in_as(session, page_client, Role.MANAGER)
+    page = page_client.get("/sms")
+    assert page.status_code == 200
+    assert 'href="/sms"' in page.text  # in the navigation
+    assert "100.0%" in page.text
+    assert 'href="/sms/templates/reminder/gu"' in page.text
+    assert "(UCS-2)" in page.text
+
+
+def test_navigators_cannot_open_the_sms_pages(page_client: TestClient, session: Session) -> None:
+    sign_in_as(session, page_client, Role.NAVIGATOR)
+    assert page_client.get("/sms").status_code == 403
+    assert page_client.get("/sms/templates/reminder/en").status_code == 403
+
+
+def test_editing_previews_with_segments_then_saves_a_new_version(
+    page_client: TestClient, session: Session
+) -> None:
+    sign_in_as(session, page_client, Role.MANAGER)
+    form = page_client.get("/sms/templates/reminder/pl")
+    assert "Przypomnienie" in form.text
+    token = form_token(form.text)
+
+    preview = page_client.post(
+        "/sms/templates/reminder/pl",
+        data={"csrf_token": token, "body": "Wizyta {date} o {time}", "action": "preview"},
+    )
+    assert "Wizyta Tue 1 Dec 2026 o 09:30" in preview.text
+    assert "GSM-7: 1 segment" in preview.text
+
+    refused = page_client.post(
+        "/sms/templates/reminder/pl",
+        data={"csrf_token": token, "body": "Wizyta {nazwisko}", "action": "save"},
+    )
+    assert refused.status_code == 422
+    assert 'class="nhsuk-error-summary"' in refused.text
+
+    saved = page_client.post(
+        "/sms/templates/reminder/pl",
+        data={"csrf_token": token, "body": "Wizyta {date} o {time}", "action": "save"},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    session.expire_all()
+    stored = session.scalars(select(SmsTemplate)).all()
+    assert [(t.kind, t.language, t.version, t.body) for t in stored] == [
+        ("reminder", "pl", 1, "Wizyta {date} o {time}")
+    ]
+
+
+def test_a_form_without_the_csrf_token_is_refused(
+    page_client: TestClient, session: Session
+) -> None:
+    sign_in_as(session, page_client, Role.MANAGER)
+    response = page_client.post(
+        "/sms/templates/reminder/en", data={"body": "Hi {date}", "action": "save"}
+    )
+    assert response.status_code == 403
+    session.expire_all()
+    assert session.scalars(select(SmsTemplate)).all() == []
