@@ -18,7 +18,7 @@ from app.analytics.schemas import Dashboard, Table
 from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
-from app.db.session import get_session
+from app.db.session import SessionDep
 from app.errors import DomainError, NotFoundError
 from app.settings import Settings
 from app.ui.templating import render
@@ -26,7 +26,8 @@ from app.ui.templating import render
 router = APIRouter(include_in_schema=False)
 
 Manager = Annotated[User, Depends(require_role(Role.MANAGER))]
-DbSession = Annotated[Session, Depends(get_session)]
+# One session per request, shared with the auth dependencies (see app.db.session).
+DbSession = SessionDep
 
 
 def _settings(request: Request) -> Settings:

@@ -16,14 +16,15 @@ from app.analytics.schemas import Dashboard, DnaRatesReport, ImpactReport, Secti
 from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
-from app.db.session import get_session
+from app.db.session import SessionDep
 from app.errors import NotFoundError
 from app.settings import Settings
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics"])
 
 Manager = Annotated[User, Depends(require_role(Role.MANAGER))]
-DbSession = Annotated[Session, Depends(get_session)]
+# One session per request, shared with the auth dependencies (see app.db.session).
+DbSession = SessionDep
 FromDay = Annotated[date | None, Query(alias="from", description="First day (local date).")]
 ToDay = Annotated[date | None, Query(alias="to", description="Day after the last day.")]
 
