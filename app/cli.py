@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from app import __version__
+from app.analytics import cli as analytics_cli
 from app.auth import cli as auth_cli
 from app.calls import cli as calls_cli
 from app.console import JsonFlag, emit, handles_domain_errors
@@ -87,6 +88,7 @@ calls_cli.register(app)
 synth_cli.register(app)
 sms_cli.register(app)
 risk_cli.register(app)
+analytics_cli.register(app)
 
 
 def main() -> None:

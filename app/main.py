@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from app import __version__
+from app.analytics.pages import router as analytics_pages
+from app.analytics.router import router as analytics_router
 from app.appointments.router import router as appointments_router
 from app.auth.pages import router as auth_pages
 from app.auth.router import router as auth_router
@@ -98,6 +100,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(sms_webhooks_router)
     app.include_router(sms_pages)
     app.include_router(risk_router)
+    app.include_router(analytics_router)
+    app.include_router(analytics_pages)
     return app
 
 

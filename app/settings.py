@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     risk_calibration_share: float = 0.15
     risk_bootstrap_replicates: int = 200
 
+    # Analytics (see app/analytics): the cost of one DNA as a range (default the Royal Free
+    # pilot's £100-£160), and navigator time, netted off savings when an hourly cost is set.
+    analytics_cost_per_dna_low: float = 100.0
+    analytics_cost_per_dna_high: float = 160.0
+    analytics_navigator_hourly_cost: float | None = None
+    analytics_minutes_per_call: float = 10.0
+
     # Accounts, sessions and sign-in (see app/auth).
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
