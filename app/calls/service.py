@@ -959,3 +959,89 @@ def overview(
         ],
         open_tasks=total_tasks,
     )
+
+
+# --- pages: tasks, callbacks, histories ------------------------------------------------------
+
+
+def complete_task(
+    session: Session, *, task_id: int, user_id: int, now: datetime | None = None
+) -> NavigatorTask:
+    """Mark a navigator task (an SMS reply that needs a person) done; done twice is refused."""
+    task = session.scalar(
+        select(NavigatorTask)
+        .where(NavigatorTask.id == task_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if task is None:
+        raise NotFoundError("No task with that id.")
+    if task.status == TaskStatus.DONE:
+        raise ConflictError("This task was already marked done. Nothing was changed.")
+    task.status = TaskStatus.DONE
+    task.completed_at = now or datetime.now(UTC)
+    task.completed_by = user_id
+    session.flush()
+    return task
+
+
+def callbacks_due(session: Session, now: datetime, limit: int = 50) -> list[Call]:
+    return list(
+        session.scalars(
+            select(Call)
+            .where(Call.status == CallStatus.RETRY, Call.next_attempt_at <= now)
+            .order_by(Call.next_attempt_at, Call.id)
+            .limit(limit)
+        )
+    )
+
+
+def handled_by(session: Session, call: Call, user_id: int) -> bool:
+    """Whether this navigator holds the call or has worked on it (attempt or outcome)."""
+    if user_id in (call.taken_by, call.completed_by):
+        return True
+    attempted = session.scalar(
+        select(func.count(CallAttempt.id)).where(
+            CallAttempt.call_id == call.id, CallAttempt.attempted_by == user_id
+        )
+    )
+    return bool(attempted)
+
+
+def calls_of_navigator(session: Session, *, user_id: int, limit: int = 100) -> list[Call]:
+    """Calls this navigator holds, completed or dialled, newest first."""
+    attempted = select(CallAttempt.call_id).where(CallAttempt.attempted_by == user_id)
+    return list(
+        session.scalars(
+            select(Call)
+            .where(
+                or_(
+                    Call.completed_by == user_id,
+                    Call.taken_by == user_id,
+                    Call.id.in_(attempted),
+                )
+            )
+            .order_by(func.coalesce(Call.completed_at, Call.taken_at).desc(), Call.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def outcomes_by_call(session: Session, call_ids: list[int]) -> dict[int, list[CallOutcome]]:
+    result: dict[int, list[CallOutcome]] = {call_id: [] for call_id in call_ids}
+    if call_ids:
+        for outcome in session.scalars(
+            select(CallOutcome).where(CallOutcome.call_id.in_(call_ids)).order_by(CallOutcome.id)
+        ):
+            result[outcome.call_id].append(outcome)
+    return result
+
+
+def calls_in_progress(session: Session, now: datetime) -> list[Call]:
+    return list(
+        session.scalars(
+            select(Call)
+            .where(Call.status == CallStatus.IN_PROGRESS, Call.lease_expires_at >= now)
+            .order_by(Call.taken_at)
+        )
+    )
