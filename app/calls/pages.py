@@ -90,7 +90,7 @@ def _notice(request: Request) -> str | None:
     return NOTICES.get(request.query_params.get("notice", ""))
 
 
-def _usernames(session: Session, ids: set[int | None]) -> dict[int, str]:
+def _usernames(session: Session, ids: set[int | None] | set[int]) -> dict[int, str]:
     wanted = {user_id for user_id in ids if user_id is not None}
     if not wanted:
         return {}
@@ -526,7 +526,7 @@ def overview(request: Request, session: SessionDep, _manager: Manager) -> Respon
     working = service.calls_in_progress(session, now)
     users = _usernames(
         session,
-        {load.user_id for load in view.by_navigator} | {call.taken_by for call in working},
+        {call.taken_by for call in working} | {load.user_id for load in view.by_navigator},
     )
     return render(
         request,
@@ -552,7 +552,9 @@ def scripts(request: Request, session: SessionDep, _manager: Manager) -> Respons
         {
             "page_title": "Call scripts and SOP",
             "documents": [latest[slug] for slug in sorted(latest)],
-            "users": _usernames(session, {doc.created_by for doc in latest.values()}),
+            "users": _usernames(
+                session, {doc.created_by for doc in latest.values() if doc.created_by}
+            ),
         },
     )
 

@@ -97,7 +97,8 @@ def test_the_call_screen_shows_what_the_call_needs_and_never_the_probability(
     assert "Missed an appointment before" in page.text
     assert "only for offering help" in page.text
     assert "0.4" not in page.text  # the raw risk is never shown
-    assert "<legend" in page.text and "BSL interpreter booked" in page.text
+    assert "<legend" in page.text
+    assert "BSL interpreter booked" in page.text
     viewed = session.scalar(
         select(func.count(AuditEvent.id)).where(AuditEvent.action == "patient.viewed_via_call")
     )
