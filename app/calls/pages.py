@@ -78,7 +78,16 @@ NOTICES = {
     "task-done": "The task was marked done.",
     "saved": "The outcomes were saved.",
 }
+HEADING_TAG = re.compile(r"<(/?)h([1-6])>")
 TIME = re.compile(r"^([01]?\d|2[0-3])[:.]([0-5]\d)$")
+
+
+def _demoted(html: str, levels: int = 2) -> str:
+    """Scripts are written with # headings; inside a page they sit under its h2 sections, so
+    their headings move down (h1 -> h3) to keep one h1 per page and a sensible outline."""
+    return HEADING_TAG.sub(
+        lambda match: f"<{match.group(1)}h{min(6, int(match.group(2)) + levels)}>", html
+    )
 
 
 def _settings(request: Request) -> Settings:
@@ -205,6 +214,8 @@ def _call_page(
     status_code: int = 200,
 ) -> Response:
     detail = service.call_detail(session, call_id=call.id)
+    for document in [*detail.script, detail.sop]:
+        document.html = _demoted(document.html)
     record_audit(
         session,
         user_id=user.id,
@@ -580,7 +591,9 @@ def _script_page(
             "current": versions[0],
             "versions": versions,
             "body": text,
-            "preview_html": documents.render_markdown(text) if preview or body is None else None,
+            "preview_html": _demoted(documents.render_markdown(text))
+            if preview or body is None
+            else None,
             "users": _usernames(session, {version.created_by for version in versions}),
             "errors": errors or {},
         },
