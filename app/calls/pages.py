@@ -139,8 +139,8 @@ def my_queue(request: Request, session: SessionDep, user: Navigator) -> Response
     settings = _settings(request)
     now = datetime.now(UTC)
     view = service.my_queue(session, settings, user_id=user.id, now=now)
+    # Callbacks show no patient details: a navigator sees a patient once the call is theirs.
     callbacks = service.callbacks_due(session, now)
-    names = _names(session, {call.patient_id for call in callbacks})
     counts = view.counts
     return render(
         request,
@@ -152,7 +152,6 @@ def my_queue(request: Request, session: SessionDep, user: Navigator) -> Response
             "in_progress": counts.get("in_progress", 0),
             "done": counts.get("completed", 0) + counts.get("unreachable", 0),
             "callbacks": callbacks,
-            "names": names,
             "task_names": _names(session, {task.patient_id for task in view.tasks}),
             "notice": _notice(request),
         },
