@@ -273,3 +273,42 @@ def test_a_manager_sees_the_overview_and_saves_a_new_script_version(
     empty = app_client.post(path, data={"csrf_token": csrf, "action": "save", "body": "  "})
     assert empty.status_code == 422
     assert "Enter the document text." in empty.text
+
+
+def test_a_navigator_marks_an_sms_reply_task_done_from_the_queue_and_via_the_api(
+    app_client: TestClient, session: Session
+) -> None:
+    from app.tasks.tables import NavigatorTask, TaskStatus
+
+    patient = create_patient(session, given_name="Grace", family_name="Hopper")
+    tasks = [
+        NavigatorTask(
+            kind="rebook_request",
+            patient_id=patient.id,
+            source="sms",
+            source_ref=f"SM{n}",
+            detail="Asked for another day",
+        )
+        for n in range(2)
+    ]
+    session.add_all(tasks)
+    session.commit()
+    first_id, second_id = tasks[0].id, tasks[1].id
+    session.rollback()
+    csrf = _signed_in(session, app_client)
+    page = app_client.get("/queue")
+    assert "Grace Hopper" in page.text
+    assert "Asked for another day" in page.text
+
+    done = app_client.post(f"/tasks/{first_id}/done", data={"csrf_token": csrf})
+    again = app_client.post(f"/tasks/{first_id}/done", data={"csrf_token": csrf})
+    api = app_client.post(f"/api/calls/tasks/{second_id}/done", headers={"X-CSRF-Token": csrf})
+    no_csrf = app_client.post(f"/api/calls/tasks/{second_id}/done")
+
+    assert "The task was marked done." in done.text
+    assert again.status_code == 409
+    assert api.status_code == 200
+    assert api.json()["id"] == second_id
+    assert no_csrf.status_code == 403
+    statuses = set(session.scalars(select(NavigatorTask.status)))
+    assert statuses == {TaskStatus.DONE}
