@@ -16,6 +16,7 @@ from app.analytics.router import router as analytics_router
 from app.appointments.router import router as appointments_router
 from app.auth.pages import router as auth_pages
 from app.auth.router import router as auth_router
+from app.calls.pages import router as calls_pages
 from app.calls.router import router as calls_router
 from app.db.session import Database
 from app.errors import DomainError
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(auth_pages)
     app.include_router(ui_pages)
     app.include_router(calls_router)
+    app.include_router(calls_pages)
     app.include_router(sms_router)
     app.include_router(sms_webhooks_router)
     app.include_router(sms_pages)

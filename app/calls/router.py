@@ -24,6 +24,7 @@ from app.calls.schemas import (
     OutcomesIn,
     Overview,
     QueueView,
+    TaskOut,
 )
 from app.db.session import SessionDep
 from app.settings import Settings
@@ -125,6 +126,19 @@ def edit_document(
         detail={"slug": document.slug, "version": document.version},
     )
     return DocumentOut.model_validate(document)
+
+
+@router.post("/tasks/{task_id}/done", response_model=TaskOut)
+def complete_task(task_id: int, session: SessionDep, user: NavigatorDep) -> TaskOut:
+    task = service.complete_task(session, task_id=task_id, user_id=user.id)
+    record_audit(
+        session,
+        user_id=user.id,
+        action="navigator_task.done",
+        patient_id=task.patient_id,
+        detail={"task_id": task.id},
+    )
+    return TaskOut.model_validate(task)
 
 
 @router.get("/patients/{patient_id}", response_model=list[CallSummary])
