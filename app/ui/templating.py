@@ -37,6 +37,7 @@ class NavItem:
 NAVIGATION: list[NavItem] = [
     NavItem("Call queue", "/queue", Role.NAVIGATOR),
     NavItem("SMS", "/sms", Role.MANAGER),
+    NavItem("Risk model", "/model", Role.MANAGER),
     NavItem("Audit log", "/audit", Role.MANAGER),
     NavItem("Users", "/admin/users", Role.ADMIN),
 ]
