@@ -8,9 +8,9 @@ from sklearn.metrics import roc_auc_score
 from app.risk.evaluation import (
     _weighted_auroc,
     bootstrap_intervals,
-    paired_differences,
     calibration_intercept_slope,
     fairness_table,
+    paired_differences,
     summary_metrics,
 )
 
