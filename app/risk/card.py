@@ -79,7 +79,8 @@ def build_card(
             f"max(booked_at, start_at - {call_horizon_days} days) in backtests and training. "
             "Only earlier appointments that started, and whose outcome was recorded, before "
             "that moment are counted. Patient attributes (age, sex, IMD, needs) are as "
-            "currently recorded."
+            "currently recorded, not as they were at each appointment. Other appointments "
+            "on the same day are counted by the trust's local calendar day."
         ),
         "hyperparameters": hyperparameters,
         "calibration": calibration,
