@@ -23,6 +23,7 @@ from app.errors import DomainError
 from app.health.router import router as health_router
 from app.logging_setup import configure_logging, request_id_var
 from app.patients.router import router as patients_router
+from app.risk.pages import router as risk_pages
 from app.risk.router import router as risk_router
 from app.settings import Settings, get_settings
 from app.sms.pages import router as sms_pages
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(risk_router)
     app.include_router(analytics_router)
     app.include_router(analytics_pages)
+    app.include_router(risk_pages)
     return app
 
 

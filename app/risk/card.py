@@ -62,6 +62,7 @@ def build_card(
     bands: dict[str, float],
     call_horizon_days: int,
     sha256: str,
+    comparison: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     card = {
         "version": version,
@@ -78,12 +79,14 @@ def build_card(
             f"max(booked_at, start_at - {call_horizon_days} days) in backtests and training. "
             "Only earlier appointments that started, and whose outcome was recorded, before "
             "that moment are counted. Patient attributes (age, sex, IMD, needs) are as "
-            "currently recorded."
+            "currently recorded, not as they were at each appointment. Other appointments "
+            "on the same day are counted by the trust's local calendar day."
         ),
         "hyperparameters": hyperparameters,
         "calibration": calibration,
         "metrics": metrics,
         "baselines": baselines,
+        "comparison_with_baselines": comparison or {},
         "fairness": fairness,
         "bands": bands,
         "intended_use": INTENDED_USE,
@@ -102,7 +105,7 @@ def _number(value: Any, digits: int = 3) -> str:
 def _interval(values: list[Any] | None) -> str:
     if not values or values[0] is None:
         return ""
-    return f" ({values[0]:.3f}-{values[1]:.3f})"
+    return f" ({values[0]:.3f} to {values[1]:.3f})"
 
 
 def render_markdown(card: dict[str, Any]) -> str:
@@ -144,6 +147,23 @@ def render_markdown(card: dict[str, Any]) -> str:
             f"{_number(values['brier'], 4)} | {_number(values['calibration_slope'], 2)} | "
             f"{_number(values['calibration_intercept'], 2)} |"
         )
+    comparison = card.get("comparison_with_baselines") or {}
+    if comparison:
+        lines += [
+            "",
+            "This model minus each baseline on the same test appointments (paired bootstrap, "
+            "95% intervals; an interval above 0 means the model is better):",
+            "",
+            "| baseline | AUROC difference | average precision difference |",
+            "|---|---|---|",
+        ]
+        for name, diff in comparison.items():
+            lines.append(
+                f"| {name.replace('_', ' ')} | {diff['auroc_difference']:+.4f}"
+                f"{_interval(diff['auroc_difference_ci'])} | "
+                f"{diff['average_precision_difference']:+.4f}"
+                f"{_interval(diff['average_precision_difference_ci'])} |"
+            )
     capture = metrics["capture"]
     lines += [
         "",

@@ -158,8 +158,8 @@ def _encode(values: npt.NDArray[np.object_], vocabulary: list[str]) -> FloatArra
     return np.array([lookup.get(str(v), np.nan) if v else np.nan for v in values], dtype=float)
 
 
-def _local_weekday_hour(start_s: IntArray, timezone: str) -> tuple[FloatArray, FloatArray]:
-    """Weekday and hour in the trust's local time; offsets looked up once per distinct hour."""
+def _local_seconds(start_s: IntArray, timezone: str) -> IntArray:
+    """Seconds since the epoch on the trust's local clock; offsets looked up once per hour."""
     zone = ZoneInfo(timezone)
     hours, inverse = np.unique(start_s // 3600, return_inverse=True)
     offsets = np.array(
@@ -169,7 +169,12 @@ def _local_weekday_hour(start_s: IntArray, timezone: str) -> tuple[FloatArray, F
         ],
         dtype=np.int64,
     )
-    local = start_s + offsets[inverse]
+    return np.asarray(start_s + offsets[inverse], dtype=np.int64)
+
+
+def _local_weekday_hour(start_s: IntArray, timezone: str) -> tuple[FloatArray, FloatArray]:
+    """Weekday and hour in the trust's local time."""
+    local = _local_seconds(start_s, timezone)
     days = local // DAY
     weekday = ((days + 3) % 7).astype(float)  # 1970-01-01 was a Thursday (Monday = 0)
     hour = ((local % DAY) // 3600).astype(float)
@@ -245,7 +250,7 @@ def build_features(
     columns["bsl_user"] = np.array(["bsl" in str(n).split(";") for n in needs], dtype=float)
     columns["learning_disability"] = history.learning_disability[patient].astype(float)
 
-    columns.update(_history_features(history, patient, moments, rows))
+    columns.update(_history_features(history, patient, moments, rows, timezone))
     trust_rate = _trust_dna_rate(history, moments)
     columns["clinic_dna_rate"] = _clinic_dna_rate(history, rows, moments, trust_rate)
     seen = columns["n_prior_dna"] + columns["n_prior_attended"]
@@ -262,7 +267,11 @@ def build_features(
 
 
 def _history_features(
-    history: AppointmentHistory, patient: IntArray, moments: IntArray, rows: IntArray
+    history: AppointmentHistory,
+    patient: IntArray,
+    moments: IntArray,
+    rows: IntArray,
+    timezone: str,
 ) -> dict[str, FloatArray]:
     code = history.attendance_code
     known = (code != 0) & (history.recorded_s < NEVER)
@@ -320,7 +329,7 @@ def _history_features(
     firstr, endr = rebook_counter.positions(patient, moments)
 
     # Other appointments on the same local day, booked before T.
-    day_group = _same_day_groups(history.patient, history.start_s)
+    day_group = _same_day_groups(history.patient, _local_seconds(history.start_s, timezone))
     same_day = _PrefixCounter(day_group, history.booked_s, {})
     firsts_d, ends_d = same_day.positions(day_group[rows], moments)
     self_booked_before = (history.booked_s[rows] < moments).astype(float)
@@ -373,8 +382,12 @@ def _clinic_dna_rate(
     )
 
 
-def _same_day_groups(patient: IntArray, start_s: IntArray) -> IntArray:
-    """A dense id per (patient, UTC calendar day of the start); close enough to local days."""
-    keys = patient * np.int64(100_000) + start_s // DAY
+def _same_day_groups(patient: IntArray, local_start_s: IntArray) -> IntArray:
+    """A dense id per (patient, local calendar day of the start).
+
+    Local, not UTC: in British Summer Time a 00:30 appointment belongs to the same day as the
+    afternoon clinic, while its UTC time falls on the day before.
+    """
+    keys = patient * np.int64(100_000) + local_start_s // DAY
     _unique, inverse = np.unique(keys, return_inverse=True)
     return inverse.astype(np.int64)

@@ -18,6 +18,7 @@ from app.risk.artefacts import RiskArtefact
 from app.risk.features import ETHNIC_GROUP_NAMES, ETHNICITY_FEATURE, SEX_CODES
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 MAX_REASONS = 3
 # A group must raise the log-odds by at least this much to be named (about +5% relative odds).
 MIN_CONTRIBUTION = 0.05
@@ -168,36 +169,73 @@ WORDING: dict[str, Callable[[dict[str, float], RiskArtefact], str]] = {
 def contributions(
     artefact: RiskArtefact, features: FloatArray, logit: FloatArray
 ) -> tuple[list[str], FloatArray]:
-    """Log-odds each feature group adds over the reference appointment (rows x groups)."""
+    """Log-odds each feature group adds over the reference appointment (rows x groups).
+
+    Counterfactual rows only where a row's values in the group differ from the reference: a
+    row that already has the typical values (no interpreter, no earlier cancellations, the
+    commonest sex...) gains nothing from the group, so most groups need few extra rows.
+    """
     index = {name: i for i, name in enumerate(artefact.feature_names)}
     groups = [
         group for group, names in REASON_GROUPS.items() if all(name in index for name in names)
     ]
     result = np.zeros((len(features), len(groups)))
+    batches: list[tuple[int, IntArray, FloatArray]] = []
     for column, group in enumerate(groups):
-        modified = features.copy()
-        for name in REASON_GROUPS[group]:
-            modified[:, index[name]] = artefact.reference[index[name]]
-        result[:, column] = logit - artefact.raw_logit(modified)
+        columns = [index[name] for name in REASON_GROUPS[group]]
+        reference = artefact.reference[columns]
+        values = features[:, columns]
+        same = (values == reference) | (np.isnan(values) & np.isnan(reference))
+        differs = np.flatnonzero(~same.all(axis=1))
+        if len(differs) == 0:
+            continue
+        modified = features[differs]
+        modified[:, columns] = reference
+        batches.append((column, differs, modified))
+    if not batches:
+        return groups, result
+    # One predict over every counterfactual row: each call to the model pays a fixed cost
+    # (thread start-up), which dominates on a busy machine when paid once per group.
+    counterfactual = artefact.raw_logit(np.vstack([modified for _, _, modified in batches]))
+    offset = 0
+    for column, differs, _modified in batches:
+        result[differs, column] = logit[differs] - counterfactual[offset : offset + len(differs)]
+        offset += len(differs)
     return groups, result
 
 
 def explain(artefact: RiskArtefact, features: FloatArray, logit: FloatArray) -> list[list[str]]:
-    """Up to three reasons per row, strongest first; none when nothing raised the risk."""
+    """Up to three reasons per row, strongest first; none when nothing raised the risk.
+
+    The wording of a group depends only on that group's values, so each distinct wording is
+    produced once and reused (a 100,000-row scoring run has a few thousand distinct reasons).
+    """
     if len(features) == 0:
         return []
     groups, raised = contributions(artefact, features, logit)
     order = np.argsort(-raised, axis=1)[:, :MAX_REASONS]
+    strength = np.take_along_axis(raised, order, axis=1)
     names = artefact.feature_names
+    index = {name: i for i, name in enumerate(names)}
+    group_columns = [[index[name] for name in REASON_GROUPS[group]] for group in groups]
+    cache: dict[tuple[int, tuple[float, ...]], str] = {}
+    # NaN != NaN, so the cache key maps NaN to a sentinel that no feature takes.
+    keyed = np.where(np.isnan(features), -1e300, features).tolist()
     reasons: list[list[str]] = []
-    for row in range(len(features)):
-        values: dict[str, float] | None = None
+    for row, (row_order, row_strength) in enumerate(
+        zip(order.tolist(), strength.tolist(), strict=True)
+    ):
         row_reasons = []
-        for column in order[row]:
-            if raised[row, column] < MIN_CONTRIBUTION:
+        for column, contribution in zip(row_order, row_strength, strict=True):
+            if contribution < MIN_CONTRIBUTION:
                 break
-            if values is None:
-                values = dict(zip(names, features[row].tolist(), strict=True))
-            row_reasons.append(WORDING[groups[column]](values, artefact))
+            columns = group_columns[column]
+            key = (column, tuple(keyed[row][c] for c in columns))
+            text = cache.get(key)
+            if text is None:
+                values = {names[c]: float(features[row, c]) for c in columns}
+                text = WORDING[groups[column]](values, artefact)
+                cache[key] = text
+            row_reasons.append(text)
         reasons.append(row_reasons)
     return reasons

@@ -35,6 +35,7 @@ from app.risk.evaluation import (
     fairness_table,
     group_labels,
     logistic_fit,
+    paired_differences,
     reliability_curve,
     summary_metrics,
 )
@@ -298,7 +299,8 @@ def train_model(
     progress.advance()
 
     progress.update(description="Fitting baselines")
-    baselines = _baselines(features, y_all, fit, test, names, mask)
+    baselines, baseline_scores = _baselines(features, y_all, fit, test, names, mask)
+    comparison = paired_differences(y_test, p_test, baseline_scores, np.random.default_rng(0))
     progress.advance()
 
     progress.update(description="Auditing fairness")
@@ -358,6 +360,7 @@ def train_model(
         bands={"medium": settings.risk_band_medium, "high": settings.risk_band_high},
         call_horizon_days=settings.call_horizon_days,
         sha256=sha256,
+        comparison=comparison,
     )
     write_card(card, directory)
     model = RiskModel(
@@ -385,8 +388,11 @@ def _baselines(
     test: IntArray,
     names: list[str],
     mask: list[bool],
-) -> dict[str, Any]:
-    """The patient's prior DNA rate alone, and a logistic regression, on the same split."""
+) -> tuple[dict[str, Any], dict[str, FloatArray]]:
+    """The patient's prior DNA rate alone, and a logistic regression, on the same split.
+
+    Returns their test-period metrics and their test-period scores (for paired comparison).
+    """
     dna = features[:, names.index("n_prior_dna")]
     attended = features[:, names.index("n_prior_attended")]
     base_rate = float(y[fit].mean())
@@ -396,12 +402,13 @@ def _baselines(
     rng = np.random.default_rng(0)
     logistic_rows = fit if len(fit) <= LOGISTIC_MAX_ROWS else rng.choice(fit, LOGISTIC_MAX_ROWS)
     logistic = _logistic_baseline(names, mask).fit(features[logistic_rows], y[logistic_rows])
-    return {
-        "prior_dna_rate": summary_metrics(y[test], prior_rate[test]),
-        "logistic_regression": summary_metrics(
-            y[test], np.asarray(logistic.predict_proba(features[test])[:, 1], dtype=float)
+    scores = {
+        "prior_dna_rate": prior_rate[test],
+        "logistic_regression": np.asarray(
+            logistic.predict_proba(features[test])[:, 1], dtype=float
         ),
     }
+    return {name: summary_metrics(y[test], values) for name, values in scores.items()}, scores
 
 
 # Registry.

@@ -41,6 +41,7 @@ NAVIGATION: list[NavItem] = [
     NavItem("Scripts", "/manage/scripts", Role.MANAGER),
     NavItem("SMS", "/sms", Role.MANAGER),
     NavItem("Analytics", "/analytics", Role.MANAGER),
+    NavItem("Risk model", "/model", Role.MANAGER),
     NavItem("Audit log", "/audit", Role.MANAGER),
     NavItem("Users", "/admin/users", Role.ADMIN),
 ]

@@ -10,6 +10,7 @@ from app.risk.evaluation import (
     bootstrap_intervals,
     calibration_intercept_slope,
     fairness_table,
+    paired_differences,
     summary_metrics,
 )
 
@@ -57,3 +58,19 @@ def test_fairness_flags_a_group_the_model_cannot_rank() -> None:
     assert table["sex"]["gap_flagged"]
     assert table["sex"]["gap_beyond_noise"]
     assert not table["tiny"]["gap_flagged"]
+
+
+def test_paired_differences_separate_a_better_score_from_an_identical_one() -> None:
+    rng = np.random.default_rng(1)
+    y = (rng.random(4_000) < 0.1).astype(float)
+    noise = rng.normal(0, 1, 4_000)
+    better = y + noise * 0.8
+    worse = y + noise * 0.8 + rng.normal(0, 1.5, 4_000)
+    result = paired_differences(
+        y, better, {"same": better.copy(), "worse": worse}, np.random.default_rng(0), replicates=40
+    )
+    assert result["same"]["auroc_difference"] == 0.0
+    assert result["same"]["auroc_difference_ci"] == [0.0, 0.0]
+    assert result["worse"]["auroc_difference_ci"][0] > 0
+    assert result["worse"]["average_precision_difference_ci"][0] > 0
+    assert result["worse"]["replicates"] == 40

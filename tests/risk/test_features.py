@@ -169,3 +169,27 @@ def test_each_row_ignores_outcomes_recorded_at_or_after_its_own_moment(session: 
 def test_ethnicity_is_an_input_only_when_asked() -> None:
     assert "ethnic_group" not in feature_names(include_ethnicity=False)
     assert feature_names(include_ethnicity=True)[-1] == "ethnic_group"
+
+
+def test_same_day_counts_the_london_day_not_the_utc_day(session: Session) -> None:
+    patient = create_patient(session)
+    clinic = create_clinic(session)
+    booked = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    # 23:30 UTC on 31 May is 00:30 on 1 June in London (BST): the same local day as the
+    # afternoon appointment, though the UTC dates differ.
+    late_evening = create_appointment(
+        session,
+        patient=patient,
+        clinic=clinic,
+        start_at=datetime(2026, 5, 31, 23, 30, tzinfo=UTC),
+        booked_at=booked,
+    )
+    create_appointment(
+        session,
+        patient=patient,
+        clinic=clinic,
+        start_at=datetime(2026, 6, 1, 14, 0, tzinfo=UTC),
+        booked_at=booked,
+    )
+    features = _features(session, late_evening.id, datetime(2026, 5, 20, tzinfo=UTC))
+    assert features["n_same_day"] == 1.0
