@@ -7,11 +7,13 @@ from typing import Annotated
 import typer
 
 from app import __version__, worker
+from app.analytics import cli as analytics_cli
 from app.auth import cli as auth_cli
 from app.calls import cli as calls_cli
 from app.console import JsonFlag, emit, handles_domain_errors
 from app.db import migrate
 from app.imports import cli as imports_cli
+from app.risk import cli as risk_cli
 from app.settings import get_settings
 from app.sms import cli as sms_cli
 from app.synth import cli as synth_cli
@@ -85,6 +87,8 @@ imports_cli.register(app)
 calls_cli.register(app)
 synth_cli.register(app)
 sms_cli.register(app)
+risk_cli.register(app)
+analytics_cli.register(app)
 worker.register(app)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,8 @@ from app.db.session import Database
 from app.settings import Settings
 
 DEMO_SEED = 20_261_124
+# Weeks of programme history the demo simulates before today.
+PROGRAMME_WEEKS = 8
 
 
 @dataclass
@@ -121,8 +123,62 @@ def _reminders(context: DemoContext) -> None:
     )
 
 
-# Later stages (train, score, queue, reminders) append their own step here.
-DEMO_STEPS: list[DemoStep] = [_migrate, _synthesise_and_import, _accounts, _reminders, _queue]
+def _train_and_score(context: DemoContext) -> None:
+    from app.risk.demo import train_and_score
+
+    for step, outcome in train_and_score(context.database, context.settings):
+        context.summary.add(step, outcome)
+
+
+def _programme_history(context: DemoContext) -> None:
+    """Eight weeks of the programme so far, so the managers' figures come from records.
+
+    The past weeks are scored as a backtest first (features as known a call horizon before
+    each appointment), so the simulated daily queues pick patients by risk as well as need.
+    """
+    from sqlalchemy import select
+
+    from app.analytics.simulation import simulate_programme
+    from app.auth.roles import Role
+    from app.auth.tables import User
+    from app.risk import repository as risk_repository
+    from app.risk.service import score_appointments
+
+    settings = context.settings
+    zone = ZoneInfo(settings.timezone)
+    today = datetime.now(zone).date()
+    first_day = today - timedelta(weeks=PROGRAMME_WEEKS)
+    with context.database.unit_of_work() as session:
+        navigator_ids = tuple(
+            session.scalars(select(User.id).where(User.role == Role.NAVIGATOR).order_by(User.id))
+        )
+        if risk_repository.active_model(session) is not None:
+            score_appointments(
+                session,
+                settings,
+                start=datetime.combine(first_day, time.min, tzinfo=zone),
+                end=datetime.combine(today, time.min, tzinfo=zone),
+            )
+    history = simulate_programme(
+        context.database,
+        settings,
+        weeks=PROGRAMME_WEEKS,
+        today=today,
+        navigator_user_ids=navigator_ids or (0,),
+    )
+    context.summary.add("programme history", history.human())
+
+
+# Each step is safe to run again; later steps use what earlier ones made.
+DEMO_STEPS: list[DemoStep] = [
+    _migrate,
+    _synthesise_and_import,
+    _accounts,
+    _train_and_score,
+    _programme_history,
+    _reminders,
+    _queue,
+]
 
 
 def prepare_demo(settings: Settings, *, patients: int, show_progress: bool) -> DemoSummary:

@@ -11,9 +11,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from app import __version__
+from app.analytics.pages import router as analytics_pages
+from app.analytics.router import router as analytics_router
 from app.appointments.router import router as appointments_router
 from app.auth.pages import router as auth_pages
 from app.auth.router import router as auth_router
+from app.calls.pages import router as calls_pages
 from app.calls.router import router as calls_router
 from app.db.errors import install_database_error_handlers
 from app.db.session import Database
@@ -24,6 +27,8 @@ from app.observability.metrics import install_metrics_middleware
 from app.observability.router import router as metrics_router
 from app.openapi import install_openapi
 from app.patients.router import router as patients_router
+from app.risk.pages import router as risk_pages
+from app.risk.router import router as risk_router
 from app.settings import Settings, get_settings
 from app.sms.pages import router as sms_pages
 from app.sms.router import router as sms_router
@@ -98,9 +103,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(auth_pages)
     app.include_router(ui_pages)
     app.include_router(calls_router)
+    app.include_router(calls_pages)
     app.include_router(sms_router)
     app.include_router(sms_webhooks_router)
     app.include_router(sms_pages)
+    app.include_router(risk_router)
+    app.include_router(analytics_router)
+    app.include_router(analytics_pages)
+    app.include_router(risk_pages)
     app.include_router(metrics_router)
     install_openapi(app)
     install_database_error_handlers(app)

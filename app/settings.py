@@ -46,6 +46,27 @@ class Settings(BaseSettings):
     # Risk model (see app/risk).
     models_dir: Path = Path("models")
     call_horizon_days: int = 7
+    # Ethnicity is always audited; whether it is also a model input is a choice (default off).
+    risk_include_ethnicity: bool = False
+    # Bands navigators see (risk is a calibrated probability of a DNA).
+    risk_band_medium: float = 0.08
+    risk_band_high: float = 0.15
+    # Best-worst AUROC gap between groups above which the model card flags the attribute.
+    risk_fairness_gap_limit: float = 0.05
+    risk_min_training_rows: int = 1000
+    risk_min_training_dnas: int = 50
+    # Temporal split of the labelled appointments: latest share for testing, the share
+    # before it for calibration, the rest (earliest) for fitting.
+    risk_test_share: float = 0.2
+    risk_calibration_share: float = 0.15
+    risk_bootstrap_replicates: int = 200
+
+    # Analytics (see app/analytics): the cost of one DNA as a range (default the Royal Free
+    # pilot's £100-£160), and navigator time, netted off savings when an hourly cost is set.
+    analytics_cost_per_dna_low: float = 100.0
+    analytics_cost_per_dna_high: float = 160.0
+    analytics_navigator_hourly_cost: float | None = None
+    analytics_minutes_per_call: float = 10.0
 
     # Accounts, sessions and sign-in (see app/auth).
     session_idle_minutes: int = 30

@@ -18,9 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -28,29 +25,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from tests.databases import temporary_database  # noqa: E402
 
 APPOINTMENTS_PER_PATIENT = 5.0  # what the synthetic trust gives over 52 + 3 weeks
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-@contextmanager
-def throwaway_database(backend: str, postgres_url: str, workdir: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.sqlite3'}"
-        return
-    url = make_url(postgres_url)
-    name = f"navigator_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def child_import(database_url: str, folder: Path) -> dict[str, Any]:
@@ -136,7 +114,9 @@ def main() -> None:
         appointments = truncate_appointments(workdir / "appointments.csv", args.appointments)
         results["appointments_imported"] = appointments
         for backend in [name.strip() for name in args.backends.split(",") if name.strip()]:
-            with throwaway_database(backend, args.postgres_url, workdir) as url:
+            with temporary_database(
+                "sqlite://" if backend == "sqlite" else args.postgres_url, workdir
+            ) as url:
                 completed = subprocess.run(
                     [sys.executable, __file__, "--child", url, str(workdir)],
                     capture_output=True,

@@ -8,6 +8,7 @@ JSON object: calls completed, request latencies, errors, and whether any call wa
 twice. The database is dropped afterwards.
 
     .venv/bin/python scripts/load_calls.py [--navigators 50] [--seconds 30] [--calls 3000]
+        [--workers 2] [--think-seconds 0]
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def navigator(
     taken: list[tuple[int, int]],
     errors: list[str],
     lock: threading.Lock,
+    think: float = 0.0,
 ) -> None:
     with httpx.Client(base_url=base, timeout=30) as client:
         signed_in = client.post(
@@ -141,6 +143,9 @@ def navigator(
                 latencies[name].append(elapsed)
                 if response.status_code >= 400:
                     errors.append(f"{name} {response.status_code}")
+            if think:
+                # A person reads the screen and talks to the patient between requests.
+                time.sleep(think)
             return response
 
         while time.perf_counter() < deadline:
@@ -188,6 +193,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--think-seconds",
+        type=float,
+        default=0.0,
+        help="pause after each request (0: closed loop, every navigator as fast as possible)",
+    )
     args = parser.parse_args()
 
     server = make_url(args.server_url)
@@ -240,7 +251,17 @@ def main() -> None:
         threads = [
             threading.Thread(
                 target=navigator,
-                args=(base, user, args.seconds, ready, latencies, taken, errors, lock),
+                args=(
+                    base,
+                    user,
+                    args.seconds,
+                    ready,
+                    latencies,
+                    taken,
+                    errors,
+                    lock,
+                    args.think_seconds,
+                ),
             )
             for user in range(1, args.navigators + 1)
         ]
@@ -268,6 +289,7 @@ def main() -> None:
         "backend": "postgresql",
         "navigators": args.navigators,
         "server_workers": args.workers,
+        "think_seconds": args.think_seconds,
         "seconds": round(elapsed, 1),
         "calls_queued": args.calls,
         "calls_taken": len({call_id for call_id, _ in taken}),

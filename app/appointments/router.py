@@ -7,7 +7,6 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy.orm import Session
 
 from app.appointments import repository
 from app.appointments.schemas import AppointmentChangeOut, AppointmentDetail, AppointmentOut
@@ -16,7 +15,7 @@ from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
 from app.db.errors import MAX_RECORD_ID, RecordId
-from app.db.session import get_session
+from app.db.session import SessionDep
 from app.errors import NotFoundError
 from app.pagination import Page, PageParams, page_params
 
@@ -36,7 +35,7 @@ def _local_midnight(day: date | None, timezone: str) -> datetime | None:
 @router.get("", response_model=Page[AppointmentOut])
 def list_appointments(
     request: Request,
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
     start_from: Annotated[date | None, Query(alias="from", description="first day")] = None,
     start_to: Annotated[date | None, Query(alias="to", description="day after the last")] = None,
@@ -64,7 +63,7 @@ def list_appointments(
 @router.get("/{appointment_id}", response_model=AppointmentDetail)
 def read_appointment(
     appointment_id: RecordId,
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
     user: Annotated[User, Depends(require_role(Role.NAVIGATOR))],
 ) -> AppointmentDetail:
     appointment = repository.get_appointment(session, appointment_id)

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
 
 from app.auth.errors import CsrfError, NotSignedInError
 from app.auth.roles import Role
 from app.auth.service import csrf_token_for, csrf_token_matches, resolve_session
 from app.auth.tables import User
-from app.db.session import get_session
+from app.db.session import SessionDep
 from app.errors import PermissionDeniedError
 from app.settings import Settings
 
@@ -61,9 +60,7 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def current_user(
-    request: Request, session: Annotated[Session, Depends(get_session)]
-) -> User | None:
+def current_user(request: Request, session: SessionDep) -> User | None:
     """The signed-in user or None.
 
     Also leaves on `request.state`: `user` (a `SignedInUser` snapshot for templates),

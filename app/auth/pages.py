@@ -25,7 +25,7 @@ from app.auth.signin import (
 )
 from app.auth.tables import User
 from app.db.base import utcnow
-from app.db.session import get_session
+from app.db.session import SessionDep
 from app.errors import DomainError
 from app.settings import Settings
 from app.ui.dates import local_day_bounds
@@ -169,7 +169,7 @@ async def sign_in(
 @router.post("/sign-out")
 def sign_out(
     request: Request,
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
     user: Annotated[User | None, Depends(current_user)],
     _csrf: Annotated[None, Depends(verify_csrf)],
 ) -> Response:
@@ -220,7 +220,7 @@ MESSAGES = {
 def users_page(
     request: Request,
     _admin: Annotated[User, Depends(require_role(Role.ADMIN))],
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
     done: Annotated[str | None, Query(max_length=32)] = None,
     name: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
@@ -266,7 +266,7 @@ def _field_errors(error: DomainError, default_field: str) -> dict[str, str]:
 def create_user(
     request: Request,
     admin: Annotated[User, Depends(require_role(Role.ADMIN))],
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
     username: Annotated[str, Form(max_length=200)] = "",
     role: Annotated[str, Form(max_length=32)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
@@ -305,7 +305,7 @@ def change_role(
     user_id: int,
     request: Request,
     admin: Annotated[User, Depends(require_role(Role.ADMIN))],
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
     role: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     if role not in {r.value for r in Role}:
@@ -320,7 +320,7 @@ def change_role(
 def deactivate(
     user_id: int,
     admin: Annotated[User, Depends(require_role(Role.ADMIN))],
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
 ) -> Response:
     user = service.set_active(session, user_id=user_id, active=False, changed_by=admin.id)
     return _after_change("deactivated", user)
@@ -330,7 +330,7 @@ def deactivate(
 def activate(
     user_id: int,
     admin: Annotated[User, Depends(require_role(Role.ADMIN))],
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
 ) -> Response:
     user = service.set_active(session, user_id=user_id, active=True, changed_by=admin.id)
     return _after_change("activated", user)
@@ -340,7 +340,7 @@ def activate(
 def unlock(
     user_id: int,
     admin: Annotated[User, Depends(require_role(Role.ADMIN))],
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
 ) -> Response:
     user = service.unlock(session, user_id=user_id, changed_by=admin.id)
     return _after_change("unlocked", user)
@@ -362,7 +362,7 @@ def _parse_day(day: str, month: str, year: str) -> date | None:
 def audit_page(
     request: Request,
     _manager: Annotated[User, Depends(require_role(Role.MANAGER))],
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
     username: Annotated[str, Query(max_length=64)] = "",
     patient_id: Annotated[str, Query(max_length=20)] = "",
     day: Annotated[str, Query(alias="date-day", max_length=4)] = "",

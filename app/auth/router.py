@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
 
 from app.auth import service
 from app.auth.audit import AuditFilter, list_audit, record_audit
@@ -17,7 +16,7 @@ from app.auth.schemas import AuditEventOut, MeOut, SessionOut, SignInIn, UserOut
 from app.auth.signin import attempt_sign_in, clear_session_cookie, set_session_cookie
 from app.auth.tables import User
 from app.db.errors import MAX_RECORD_ID
-from app.db.session import get_session
+from app.db.session import SessionDep
 from app.pagination import Page, PageParams, page_params
 from app.settings import Settings
 from app.ui.dates import local_day_bounds
@@ -52,7 +51,7 @@ def me(request: Request, user: Annotated[User, Depends(require_role(Role.NAVIGAT
 def sign_out(
     request: Request,
     user: Annotated[User, Depends(require_role(Role.NAVIGATOR))],
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
 ) -> Response:
     service.end_session(session, request.cookies.get(SESSION_COOKIE))
     record_audit(session, user_id=user.id, action="sign_out")
@@ -65,7 +64,7 @@ def sign_out(
 def audit_log(
     request: Request,
     _manager: Annotated[User, Depends(require_role(Role.MANAGER))],
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
     username: Annotated[str | None, Query(max_length=64)] = None,
     patient_id: Annotated[int | None, Query(ge=1, le=MAX_RECORD_ID)] = None,

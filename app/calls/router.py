@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy.orm import Session
 
 from app.auth.audit import record_audit
 from app.auth.dependencies import require_role
@@ -26,29 +24,12 @@ from app.calls.schemas import (
     OutcomesIn,
     Overview,
     QueueView,
+    TaskOut,
 )
-from app.db.session import get_session
+from app.db.session import SessionDep
 from app.settings import Settings
 
 router = APIRouter(prefix="/api/calls", tags=["calls"])
-
-
-def get_committed_session(
-    session: Annotated[Session, Depends(get_session)],
-) -> Iterator[Session]:
-    """The request's session, committed when the handler returns and before the response is
-    sent (`scope="function"` below).
-
-    `get_session` commits after the response has gone out, so a navigator's next request
-    could arrive before their last one committed: take-next would then hand back a call they
-    had just completed. Committing here first gives read-your-writes; `get_session` still
-    owns rollback on error and its own later commit is a no-op.
-    """
-    yield session
-    session.commit()
-
-
-SessionDep = Annotated[Session, Depends(get_committed_session, scope="function")]
 
 
 def get_settings_of_app(request: Request) -> Settings:
@@ -145,6 +126,19 @@ def edit_document(
         detail={"slug": document.slug, "version": document.version},
     )
     return DocumentOut.model_validate(document)
+
+
+@router.post("/tasks/{task_id}/done", response_model=TaskOut)
+def complete_task(task_id: int, session: SessionDep, user: NavigatorDep) -> TaskOut:
+    task = service.complete_task(session, task_id=task_id, user_id=user.id)
+    record_audit(
+        session,
+        user_id=user.id,
+        action="navigator_task.done",
+        patient_id=task.patient_id,
+        detail={"task_id": task.id},
+    )
+    return TaskOut.model_validate(task)
 
 
 @router.get("/patients/{patient_id}", response_model=list[CallSummary])

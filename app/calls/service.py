@@ -52,6 +52,8 @@ from app.patients.tables import Patient
 from app.reference.codes import NOT_YET_KNOWN, specialty_name
 from app.risk.tables import RiskScore
 from app.settings import Settings
+from app.sms import service as sms_service
+from app.sms.tables import MessageKind
 from app.tasks.tables import NavigatorTask, TaskKind, TaskStatus
 
 logger = logging.getLogger("navigator.calls")
@@ -558,7 +560,7 @@ def record_outcomes(
         saved.append(outcome)
     call.lease_expires_at = now + timedelta(minutes=settings.calls_lease_minutes)
     session.flush()
-    _after_outcomes(session, call, saved)
+    _after_outcomes(session, settings, call, saved)
     logger.info("call %s: %s outcomes recorded", call.id, len(outcomes))
     return saved
 
@@ -604,12 +606,48 @@ def _rebook(
     return replacement
 
 
-def _after_outcomes(session: Session, call: Call, outcomes: list[CallOutcome]) -> None:
-    """Hook run after outcomes are saved: the lead wires SMS confirmations in here.
-
-    Intended: for a rebooking or arranged support, `app.sms.service.queue_confirmation(...)`
-    writes a confirmation to the SMS outbox (sent after commit by the dispatcher).
+def _after_outcomes(
+    session: Session, settings: Settings, call: Call, outcomes: list[CallOutcome]
+) -> None:
+    """Queue SMS confirmations in the caller's transaction: one per rebooked appointment (for
+    the new booking) and one for arranged support. The dispatcher sends them only after the
+    request commits, so a rolled-back outcome never texts the patient. Patients without an
+    SMS channel get nothing (`queue_confirmation` returns None): the navigator spoke to them.
     """
+    rebooked: dict[int, int] = {}
+    for outcome in outcomes:
+        if outcome.kind == OutcomeKind.REBOOKED and outcome.detail.get("new_appointment_id"):
+            new_id = int(outcome.detail["new_appointment_id"])
+            if outcome.appointment_id is not None:
+                rebooked[outcome.appointment_id] = new_id
+            sms_service.queue_confirmation(
+                session,
+                appointment_id=new_id,
+                kind=MessageKind.CONFIRM_REBOOKED,
+                timezone=settings.timezone,
+            )
+    support = [outcome for outcome in outcomes if outcome.kind in SUPPORT_KINDS]
+    if not support:
+        return
+    # The appointment the support is for: the outcome's own, else the first one this call
+    # covers that is still booked (its replacement when it was just rebooked).
+    target = next((o.appointment_id for o in support if o.appointment_id is not None), None)
+    if target is None:
+        for appointment_id in covered_appointment_ids(session, call.id):
+            appointment = session.get_one(Appointment, appointment_id)
+            if appointment_id in rebooked:
+                target = rebooked[appointment_id]
+                break
+            if appointment.attendance_code == NOT_YET_KNOWN:
+                target = appointment_id
+                break
+    if target is not None:
+        sms_service.queue_confirmation(
+            session,
+            appointment_id=rebooked.get(target, target),
+            kind=MessageKind.CONFIRM_SUPPORT,
+            timezone=settings.timezone,
+        )
 
 
 def complete_call(
@@ -920,4 +958,90 @@ def overview(
             NavigatorLoad(user_id=user, **counts) for user, counts in sorted(loads.items())
         ],
         open_tasks=total_tasks,
+    )
+
+
+# --- pages: tasks, callbacks, histories ------------------------------------------------------
+
+
+def complete_task(
+    session: Session, *, task_id: int, user_id: int, now: datetime | None = None
+) -> NavigatorTask:
+    """Mark a navigator task (an SMS reply that needs a person) done; done twice is refused."""
+    task = session.scalar(
+        select(NavigatorTask)
+        .where(NavigatorTask.id == task_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if task is None:
+        raise NotFoundError("No task with that id.")
+    if task.status == TaskStatus.DONE:
+        raise ConflictError("This task was already marked done. Nothing was changed.")
+    task.status = TaskStatus.DONE
+    task.completed_at = now or datetime.now(UTC)
+    task.completed_by = user_id
+    session.flush()
+    return task
+
+
+def callbacks_due(session: Session, now: datetime, limit: int = 50) -> list[Call]:
+    return list(
+        session.scalars(
+            select(Call)
+            .where(Call.status == CallStatus.RETRY, Call.next_attempt_at <= now)
+            .order_by(Call.next_attempt_at, Call.id)
+            .limit(limit)
+        )
+    )
+
+
+def handled_by(session: Session, call: Call, user_id: int) -> bool:
+    """Whether this navigator holds the call or has worked on it (attempt or outcome)."""
+    if user_id in (call.taken_by, call.completed_by):
+        return True
+    attempted = session.scalar(
+        select(func.count(CallAttempt.id)).where(
+            CallAttempt.call_id == call.id, CallAttempt.attempted_by == user_id
+        )
+    )
+    return bool(attempted)
+
+
+def calls_of_navigator(session: Session, *, user_id: int, limit: int = 100) -> list[Call]:
+    """Calls this navigator holds, completed or dialled, newest first."""
+    attempted = select(CallAttempt.call_id).where(CallAttempt.attempted_by == user_id)
+    return list(
+        session.scalars(
+            select(Call)
+            .where(
+                or_(
+                    Call.completed_by == user_id,
+                    Call.taken_by == user_id,
+                    Call.id.in_(attempted),
+                )
+            )
+            .order_by(func.coalesce(Call.completed_at, Call.taken_at).desc(), Call.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def outcomes_by_call(session: Session, call_ids: list[int]) -> dict[int, list[CallOutcome]]:
+    result: dict[int, list[CallOutcome]] = {call_id: [] for call_id in call_ids}
+    if call_ids:
+        for outcome in session.scalars(
+            select(CallOutcome).where(CallOutcome.call_id.in_(call_ids)).order_by(CallOutcome.id)
+        ):
+            result[outcome.call_id].append(outcome)
+    return result
+
+
+def calls_in_progress(session: Session, now: datetime) -> list[Call]:
+    return list(
+        session.scalars(
+            select(Call)
+            .where(Call.status == CallStatus.IN_PROGRESS, Call.lease_expires_at >= now)
+            .order_by(Call.taken_at)
+        )
     )

@@ -1,5 +1,6 @@
 """Imports every feature's tables so `Base.metadata` is complete (tests, metadata checks)."""
 
+from app.analytics import tables as analytics_tables
 from app.appointments import tables as appointment_tables
 from app.auth import tables as auth_tables
 from app.calls import tables as call_tables
@@ -12,6 +13,7 @@ from app.tasks import tables as task_tables
 metadata = Base.metadata
 
 __all__ = [
+    "analytics_tables",
     "appointment_tables",
     "auth_tables",
     "call_tables",

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -95,6 +95,16 @@ def get_database(request: Request) -> Database:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """FastAPI dependency: the request's session, committed after the handler succeeds."""
+    """FastAPI dependency: the request's session, committed after the handler succeeds.
+
+    Use it through `SessionDep`: its function scope commits before the response is sent, so a
+    client's next request always sees what its last one wrote (read-your-writes). With the
+    default request scope FastAPI would commit after the response had gone out.
+    """
     with get_database(request).unit_of_work() as session:
         yield session
+
+
+# Every route and dependency must ask for the session the same way, so that one request
+# shares one session (on SQLite a second one would wait on the first one's write lock).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

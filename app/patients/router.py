@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy.orm import Session
 
 from app.auth.audit import record_audit
 from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
 from app.db.errors import RecordId
-from app.db.session import get_session
+from app.db.session import SessionDep
 from app.errors import NotFoundError
 from app.pagination import Page, PageParams, page_params
 from app.patients import repository
@@ -27,7 +26,7 @@ router = APIRouter(
 
 @router.get("", response_model=Page[PatientSummary])
 def list_patients(
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
     core20: Annotated[bool | None, Query()] = None,
 ) -> Page[PatientSummary]:
@@ -45,7 +44,7 @@ def list_patients(
 @router.get("/{patient_id}", response_model=PatientOut)
 def read_patient(
     patient_id: RecordId,
-    session: Annotated[Session, Depends(get_session)],
+    session: SessionDep,
     user: Annotated[User, Depends(require_role(Role.NAVIGATOR))],
 ) -> PatientOut:
     patient = repository.get_patient(session, patient_id)

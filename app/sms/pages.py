@@ -8,13 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
-from sqlalchemy.orm import Session
 
 from app.auth.audit import record_audit
 from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
-from app.db.session import get_session
+from app.db.session import SessionDep
 from app.errors import InvalidInputError, NotFoundError
 from app.sms import repository, service
 from app.sms.segments import count_segments
@@ -23,7 +22,7 @@ from app.sms.templates import LANGUAGES, PLACEHOLDERS, example_values, render
 from app.ui.templating import render as render_page
 
 router = APIRouter(include_in_schema=False)
-DbSession = Annotated[Session, Depends(get_session)]
+DbSession = SessionDep
 Manager = Annotated[User, Depends(require_role(Role.MANAGER))]
 
 KIND_LABELS = {

@@ -7,20 +7,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy.orm import Session
 
 from app.auth.audit import record_audit
 from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
-from app.db.session import get_session
+from app.db.session import SessionDep
 from app.sms import repository, service
 from app.sms.schemas import MessageOut, PreviewOut, SegmentsOut, StatsOut, TemplateIn, TemplateOut
 from app.sms.segments import count_segments
 from app.sms.templates import example_values, render
 
 router = APIRouter(prefix="/api/sms", tags=["sms"])
-DbSession = Annotated[Session, Depends(get_session)]
+DbSession = SessionDep
 Navigator = Annotated[User, Depends(require_role(Role.NAVIGATOR))]
 Manager = Annotated[User, Depends(require_role(Role.MANAGER))]
 

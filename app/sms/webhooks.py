@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from app.db.session import get_session
+from app.db.session import SessionDep
 from app.errors import InvalidInputError, PermissionDeniedError
 from app.settings import Settings
 from app.sms import service
@@ -42,7 +41,7 @@ async def verified_twilio_form(request: Request) -> dict[str, str]:
 
 
 TwilioForm = Annotated[dict[str, str], Depends(verified_twilio_form)]
-DbSession = Annotated[Session, Depends(get_session)]
+DbSession = SessionDep
 
 
 @router.post("/status", status_code=204)

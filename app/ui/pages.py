@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
-from fastapi.routing import iter_route_contexts
+from starlette.routing import Match
 
 from app.auth.dependencies import current_user
 from app.auth.roles import Role
@@ -21,11 +21,10 @@ ROLE_HOME = {Role.NAVIGATOR: "/queue"}
 
 
 def _has_page(request: Request, path: str) -> bool:
-    # Included routers appear in `app.routes` as one entry each; look inside them.
-    return any(
-        context.path == path and "GET" in (getattr(context, "methods", None) or set())
-        for context in iter_route_contexts(request.app.routes)
-    )
+    # Ask the router itself: with nested included routers `app.routes` is not a flat list of
+    # APIRoutes, so comparing paths there misses pages that exist.
+    scope = {"type": "http", "path": path, "method": "GET", "root_path": "", "app": request.app}
+    return any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes)
 
 
 @router.get("/")

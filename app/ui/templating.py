@@ -36,7 +36,12 @@ class NavItem:
 # entry here (one line) when their pages land.
 NAVIGATION: list[NavItem] = [
     NavItem("Call queue", "/queue", Role.NAVIGATOR),
+    NavItem("My calls", "/history", Role.NAVIGATOR),
+    NavItem("Queues today", "/manage/queues", Role.MANAGER),
+    NavItem("Scripts", "/manage/scripts", Role.MANAGER),
     NavItem("SMS", "/sms", Role.MANAGER),
+    NavItem("Analytics", "/analytics", Role.MANAGER),
+    NavItem("Risk model", "/model", Role.MANAGER),
     NavItem("Audit log", "/audit", Role.MANAGER),
     NavItem("Users", "/admin/users", Role.ADMIN),
 ]

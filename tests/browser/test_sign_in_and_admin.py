@@ -25,7 +25,7 @@ def _sign_in(browser_page: BrowserPage, username: str, password: str = DEFAULT_P
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_a_navigator_signs_in_and_sees_the_home_page(
+def test_a_navigator_signs_in_and_lands_on_their_queue(
     browser_page: BrowserPage, session: Session
 ) -> None:
     create_user(session, role=Role.NAVIGATOR, username="nav.browser")
@@ -34,7 +34,7 @@ def test_a_navigator_signs_in_and_sees_the_home_page(
     _sign_in(browser_page, "nav.browser")
 
     page = browser_page.page
-    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome to Navigator")
+    expect(page.get_by_role("heading", level=1)).to_have_text("My queue for today")
     expect(page.get_by_test_id("signed-in-user")).to_contain_text("nav.browser")
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     expect(page.get_by_role("link", name="Users")).to_have_count(0)
@@ -70,7 +70,7 @@ def test_a_navigator_cannot_open_the_admin_users_page(
     create_user(session, username="curious.nav")
     session.commit()
     _sign_in(browser_page, "curious.nav")
-    expect(browser_page.page.get_by_role("heading", level=1)).to_have_text("Welcome to Navigator")
+    expect(browser_page.page.get_by_role("heading", level=1)).to_have_text("My queue for today")
 
     response = browser_page.page.goto(browser_page.base_url + "/admin/users")
 

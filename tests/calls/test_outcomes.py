@@ -303,3 +303,59 @@ def test_a_navigator_can_close_a_call_unreachable_when_no_attempt_got_through(
     assert call.status == CallStatus.UNREACHABLE
     contact = session.scalars(select(AppointmentContact)).one()
     assert (contact.appointment_id, contact.reached) == (appointment.id, False)
+
+
+def test_rebooking_with_support_queues_sms_confirmations_in_the_same_transaction(
+    session: Session, settings: Settings
+) -> None:
+    from app.sms.tables import SmsMessage
+
+    settings = calls_settings(settings)
+    call, (old,) = _answered_call(session, settings)
+    new_time = datetime(2026, 12, 15, 14, 30, tzinfo=UTC)
+
+    rebooked, _bsl = _record(
+        session,
+        settings,
+        call,
+        OutcomeIn(kind=OutcomeKind.REBOOKED, appointment_id=old.id, new_start_at=new_time),
+        OutcomeIn(kind=OutcomeKind.BSL_INTERPRETER),
+    )
+
+    messages = list(session.scalars(select(SmsMessage).order_by(SmsMessage.id)))
+    new_id = rebooked.detail["new_appointment_id"]
+    # Both texts are about the new booking and wait in the outbox until the request commits.
+    assert [(m.kind, m.appointment_id, m.state) for m in messages] == [
+        ("confirm_rebooked", new_id, "pending"),
+        ("confirm_support", new_id, "pending"),
+    ]
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(SmsMessage)) == 0
+
+
+def test_a_patient_without_a_mobile_gets_no_confirmation_text(
+    session: Session, settings: Settings
+) -> None:
+    from app.sms.tables import SmsMessage
+
+    settings = calls_settings(settings)
+    patient = create_patient(
+        session, core20=True, mobile_phone=None, landline_phone="+441134960123"
+    )
+    create_appointment(session, patient=patient, start_at=in_window())
+    build_queue(session, settings, QUEUE_DAY, now=MORNING)
+    call = take_next_call(session, settings, user_id=7, now=MORNING)
+    assert call is not None
+    record_attempt(
+        session,
+        settings,
+        call_id=call.id,
+        user_id=7,
+        result=AttemptResult.ANSWERED,
+        channel="landline",
+        now=MORNING,
+    )
+
+    _record(session, settings, call, OutcomeIn(kind=OutcomeKind.TRAVEL_COSTS))
+
+    assert session.scalar(select(func.count()).select_from(SmsMessage)) == 0

@@ -24,6 +24,9 @@ def test_prepare_demo_loads_a_trust_and_a_second_run_changes_nothing(
     assert again["import appointments"].startswith("0 inserted, 0 updated")
     assert (settings.data_dir / "demo" / "appointments.csv").exists()
     assert "calls queued for" in steps["queue"]
+    # Eight weeks of programme history are simulated once, through the real call services.
+    assert "appointments in the call arm" in steps["programme history"]
+    assert "nothing changed" in again["programme history"]
     # Reminders are queued once: the second run finds them all already queued.
     queued = int(steps["sms reminders"].split()[0])
     assert queued > 0

@@ -1,0 +1,127 @@
+"""Model artefacts on disk: skops files checked against their SHA-256 and a trusted-types list.
+
+Never plain pickle: a model file is loaded only when its hash matches the registry and every
+type in it is one this code expects, so a swapped or tampered file is refused before any of
+its content runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import skops.io as sio
+from scipy.special import expit
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from app.errors import DomainError, InvalidInputError
+from app.risk.features import Vocabulary, feature_names
+
+# Types inside a HistGradientBoostingClassifier that skops does not trust by default.
+TRUSTED_TYPES = [
+    "functools.partial",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.utils.validation.check_array",
+]
+ARTEFACT_FILE = "model.skops"
+
+
+class TamperedArtefactError(DomainError):
+    status_code = 409
+    code = "artefact_rejected"
+
+
+@dataclass
+class RiskArtefact:
+    """A trained model with everything needed to score: features, categories, calibration."""
+
+    classifier: HistGradientBoostingClassifier
+    calibration: dict[str, float]  # sigmoid: {"a", "b"} on the logit of the raw score
+    feature_names: list[str]
+    include_ethnicity: bool
+    vocabulary: Vocabulary
+    reference: npt.NDArray[np.float64]  # a typical appointment: used to explain scores
+    version: str
+
+    def raw_logit(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.asarray(self.classifier.decision_function(features), dtype=float)
+
+    def predict_proba(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Calibrated probability of a DNA for each row of `features`."""
+        return calibrate(self.raw_logit(features), self.calibration)
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "classifier": self.classifier,
+            "calibration": dict(self.calibration),
+            "feature_names": list(self.feature_names),
+            "include_ethnicity": bool(self.include_ethnicity),
+            "vocabulary": self.vocabulary.as_dict(),
+            "reference": self.reference,
+            "version": self.version,
+        }
+
+
+def calibrate(
+    logit: npt.NDArray[np.float64], calibration: dict[str, float]
+) -> npt.NDArray[np.float64]:
+    z = calibration["a"] * logit + calibration["b"]
+    return np.asarray(expit(z), dtype=float)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_artefact(artefact: RiskArtefact, directory: Path) -> tuple[Path, str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / ARTEFACT_FILE
+    sio.dump(artefact.to_payload(), path)
+    return path, sha256_of(path)
+
+
+def load_artefact(path: Path, expected_sha256: str) -> RiskArtefact:
+    """Load a registered artefact, refusing a missing, tampered or foreign file."""
+    if not path.is_file():
+        raise TamperedArtefactError(f"model file {path} is missing; retrain or activate another")
+    if sha256_of(path) != expected_sha256:
+        raise TamperedArtefactError(
+            f"model file {path} does not match the SHA-256 recorded when it was trained; "
+            "it has been changed or replaced and will not be loaded"
+        )
+    try:
+        untrusted = set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
+    except Exception as error:
+        raise TamperedArtefactError(f"model file {path} is not a readable skops file") from error
+    if untrusted:
+        raise TamperedArtefactError(
+            f"model file {path} contains unexpected types: {', '.join(sorted(untrusted))}"
+        )
+    payload = sio.load(path, trusted=TRUSTED_TYPES)
+    names = list(payload["feature_names"])
+    include_ethnicity = bool(payload["include_ethnicity"])
+    if names != feature_names(include_ethnicity=include_ethnicity):
+        raise InvalidInputError(
+            "the model was trained on a different feature list than this version of Navigator "
+            "builds; retrain the model (navigator train) before scoring"
+        )
+    vocabulary = payload["vocabulary"]
+    return RiskArtefact(
+        classifier=payload["classifier"],
+        calibration={key: float(value) for key, value in payload["calibration"].items()},
+        feature_names=names,
+        include_ethnicity=include_ethnicity,
+        vocabulary=Vocabulary(
+            specialties=list(vocabulary["specialties"]), clinics=list(vocabulary["clinics"])
+        ),
+        reference=np.asarray(payload["reference"], dtype=float),
+        version=str(payload["version"]),
+    )

@@ -1,0 +1,101 @@
+"""The model card page for managers (`/model`): the active DNA-risk model, how it compares with
+the baselines, its calibration chart and fairness table, and every registered model, which
+admins may activate."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import RedirectResponse
+
+from app.auth.audit import record_audit
+from app.auth.dependencies import require_role, verify_csrf
+from app.auth.roles import Role
+from app.auth.tables import User
+from app.db.session import SessionDep
+from app.risk import repository, service
+from app.risk.card import FAIRNESS_LABELS
+from app.ui.templating import render
+
+router = APIRouter(include_in_schema=False)
+Manager = Annotated[User, Depends(require_role(Role.MANAGER))]
+Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
+
+# Geometry of the calibration chart (SVG user units; the SVG scales to its container).
+CHART_SIZE = 320
+CHART_MARGIN = 48
+BASELINE_LABELS = {
+    "prior_dna_rate": "Patient's prior DNA rate alone",
+    "logistic_regression": "Logistic regression on the same features",
+}
+
+
+def calibration_chart(reliability: list[dict[str, Any]]) -> dict[str, Any]:
+    """Points of the reliability curve in chart coordinates, and the axis ticks.
+
+    Both axes share one scale (0 to just above the largest risk shown) so the diagonal is the
+    line of perfect calibration.
+    """
+    largest = max([0.05] + [max(b["predicted"], b["observed"]) for b in reliability if b["count"]])
+    top = math.ceil(largest * 1.05 / 0.05) * 0.05
+    plot = CHART_SIZE - 2 * CHART_MARGIN
+
+    def x(value: float) -> float:
+        return round(CHART_MARGIN + value / top * plot, 1)
+
+    def y(value: float) -> float:
+        return round(CHART_SIZE - CHART_MARGIN - value / top * plot, 1)
+
+    points = [
+        {"x": x(b["predicted"]), "y": y(b["observed"]), **b} for b in reliability if b["count"]
+    ]
+    steps = round(top / 0.05)
+    stride = max(1, math.ceil(steps / 6))
+    ticks = [
+        {"value": f"{round(i * 5)}%", "x": x(i * 0.05), "y": y(i * 0.05)}
+        for i in range(0, steps + 1, stride)
+    ]
+    return {
+        "size": CHART_SIZE,
+        "low": CHART_MARGIN,
+        "high": CHART_SIZE - CHART_MARGIN,
+        "diagonal_end": {"x": x(top), "y": y(top)},
+        "polyline": " ".join(f"{p['x']},{p['y']}" for p in points),
+        "points": points,
+        "ticks": ticks,
+    }
+
+
+@router.get("/model")
+def model_card(request: Request, session: SessionDep, user: Manager) -> Response:
+    models = service.list_models(session)
+    active = repository.active_model(session)
+    context: dict[str, Any] = {
+        "page_title": "DNA-risk model",
+        "models": models,
+        "active": active,
+        "card": active.card if active else None,
+        "baseline_labels": BASELINE_LABELS,
+        "fairness_labels": FAIRNESS_LABELS,
+        # Activation changes who is offered calls for everyone, so only admins get the button.
+        "can_activate": user.has_role(Role.ADMIN),
+    }
+    if active is not None:
+        context["chart"] = calibration_chart(active.card["metrics"].get("reliability") or [])
+    return render(request, "risk/model.html", context)
+
+
+@router.post("/model/{version}/activate")
+def activate_model(
+    version: str,
+    session: SessionDep,
+    user: Admin,
+    _csrf: Annotated[None, Depends(verify_csrf)],
+) -> Response:
+    service.activate_model(session, version)
+    record_audit(
+        session, user_id=user.id, action="risk_model.activated", detail={"version": version}
+    )
+    return RedirectResponse("/model", status_code=303)

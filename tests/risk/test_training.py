@@ -1,0 +1,105 @@
+"""Training: temporal split, calibration, baselines, fairness audit, artefacts and cards."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.errors import InvalidInputError
+from app.risk import service
+from app.risk.artefacts import sha256_of
+from app.risk.tables import RiskModel
+from app.settings import Settings
+from tests.factories import create_appointment, create_clinic, create_patient
+from tests.risk.helpers import NOW, create_trust, risk_settings
+
+
+@pytest.mark.slow
+def test_training_registers_an_active_model_with_a_complete_card(
+    session: Session, settings: Settings
+) -> None:
+    settings = risk_settings(settings)
+    counts = create_trust(session)
+
+    result = service.train_model(session, settings, as_of=NOW)
+
+    model = result.model
+    assert model.active
+    assert (result.directory / "model.skops").is_file()
+    assert sha256_of(result.directory / "model.skops") == model.artefact_sha256
+    card = json.loads((result.directory / "card.json").read_text())
+    assert card["version"] == model.version == model.card["version"]
+    assert card["ethnicity_is_input"] is False
+    assert card["rows"]["excluded_navigator_called"] == counts["called"]
+    assert (
+        card["rows"]["fit"] + card["rows"]["calibration"] + card["rows"]["test"]
+        == (card["rows"]["eligible"])
+    )
+    assert card["data_window"]["calibration_from"] < card["data_window"]["test_from"]
+    for metric in ("auroc", "average_precision", "brier", "calibration_slope"):
+        assert card["metrics"][metric] is not None
+    assert set(card["metrics"]["capture"]) == {"top_10", "top_20", "top_30"}
+    assert len(card["metrics"]["reliability"]) == 10
+    assert set(card["baselines"]) == {"prior_dna_rate", "logistic_regression"}
+    assert set(card["fairness"]) == {"ethnic_group", "imd_quintile", "core20", "age_band", "sex"}
+    ethnic_groups = {row["group"] for row in card["fairness"]["ethnic_group"]["groups"]}
+    assert {"White", "Not stated", "Not known"} <= ethnic_groups
+    white = next(g for g in card["fairness"]["ethnic_group"]["groups"] if g["group"] == "White")
+    low, high = white["ci95"]["auroc"]
+    assert low <= white["auroc"] <= high
+    assert "overbooking" in " ".join(card["forbidden_uses"])
+    assert "navigator call" in card["contacted_appointments"]
+    markdown = (result.directory / "card.md").read_text()
+    assert "Forbidden uses" in markdown
+    assert "not an input" in markdown
+
+
+def test_ethnicity_can_be_made_an_input(session: Session, settings: Settings) -> None:
+    settings = risk_settings(settings, risk_include_ethnicity=True)
+    create_trust(session, patients=300, past=2_500, future=0)
+    result = service.train_model(session, settings, as_of=NOW)
+    assert result.card["ethnicity_is_input"] is True
+    assert "ethnic_group" in result.card["features"]
+
+
+def test_outcomes_known_only_after_as_of_are_not_trained_on(
+    session: Session, settings: Settings
+) -> None:
+    settings = risk_settings(settings)
+    create_trust(session, patients=300, past=2_500, future=0)
+    as_of = NOW - timedelta(weeks=8)
+    result = service.train_model(session, settings, as_of=as_of)
+    assert result.card["data_window"]["last_start"] < as_of.isoformat()
+
+
+def test_too_few_rows_is_refused_and_nothing_is_registered(
+    session: Session, settings: Settings
+) -> None:
+    create_trust(session, patients=50, past=200, future=0)
+    with pytest.raises(InvalidInputError, match="training needs at least"):
+        service.train_model(session, risk_settings(settings), as_of=NOW)
+    assert session.scalar(select(func.count()).select_from(RiskModel)) == 0
+    assert not settings.models_dir.exists() or not any(settings.models_dir.iterdir())
+
+
+def test_a_single_class_is_refused(session: Session, settings: Settings) -> None:
+    patient = create_patient(session)
+    clinic = create_clinic(session)
+    for day in range(40):
+        start = NOW - timedelta(days=day + 1)
+        create_appointment(
+            session,
+            patient=patient,
+            clinic=clinic,
+            start_at=start,
+            attendance_code="5",
+            outcome_recorded_at=start,
+        )
+    tiny = risk_settings(settings, risk_min_training_rows=10, risk_min_training_dnas=1)
+    with pytest.raises(InvalidInputError, match="were DNAs"):
+        service.train_model(session, tiny, as_of=NOW)
+    assert session.scalar(select(func.count()).select_from(RiskModel)) == 0
