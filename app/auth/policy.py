@@ -9,8 +9,7 @@ origin with a signature instead), then the roles in rank order. Navigators see o
 call needs; analytics, audit and model cards are for managers; user administration and model
 activation for admins. `/metrics` takes a bearer token or an admin session.
 
-Routes of features still landing (analytics) are declared ahead so their merge stays green;
-a declared route that does not exist is harmless, a route that is not declared fails a test.
+A route that is not declared here fails a test.
 """
 
 from __future__ import annotations
@@ -74,6 +73,21 @@ ROUTE_POLICY: dict[tuple[str, str], Access] = {
     ("POST", "/api/calls/{call_id}/attempts"): NAVIGATOR,
     ("POST", "/api/calls/{call_id}/outcomes"): NAVIGATOR,
     ("POST", "/api/calls/{call_id}/complete"): NAVIGATOR,
+    ("POST", "/api/calls/tasks/{task_id}/done"): NAVIGATOR,
+    # Calls pages: a navigator's day; managers' overview and script editing
+    ("GET", "/queue"): NAVIGATOR,
+    ("POST", "/queue/next"): NAVIGATOR,
+    ("GET", "/calls/{call_id}"): NAVIGATOR,
+    ("POST", "/calls/{call_id}/attempts"): NAVIGATOR,
+    ("POST", "/calls/{call_id}/outcomes"): NAVIGATOR,
+    ("POST", "/calls/{call_id}/complete"): NAVIGATOR,
+    ("GET", "/history"): NAVIGATOR,
+    ("GET", "/patients/{patient_id}/history"): NAVIGATOR,
+    ("POST", "/tasks/{task_id}/done"): NAVIGATOR,
+    ("GET", "/manage/queues"): MANAGER,
+    ("GET", "/manage/scripts"): MANAGER,
+    ("GET", "/manage/scripts/{slug}"): MANAGER,
+    ("POST", "/manage/scripts/{slug}"): MANAGER,
     # SMS: navigators read a patient's messages; managers see stats and edit templates
     ("GET", "/api/sms/patients/{patient_id}/messages"): NAVIGATOR,
     ("GET", "/api/sms/appointments/{appointment_id}/messages"): NAVIGATOR,
@@ -91,6 +105,8 @@ ROUTE_POLICY: dict[tuple[str, str], Access] = {
     ("GET", "/api/risk/models"): MANAGER,
     ("GET", "/api/risk/models/active"): MANAGER,
     ("POST", "/api/risk/models/{version}/activate"): ADMIN,
+    ("GET", "/model"): MANAGER,
+    ("POST", "/model/{version}/activate"): ADMIN,
     # Analytics: managers
     ("GET", "/analytics"): MANAGER,
     ("GET", "/analytics/board-pack"): MANAGER,

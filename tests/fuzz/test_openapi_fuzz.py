@@ -35,7 +35,8 @@ MAX_EXAMPLES = 15
 SKIPPED = {("DELETE", "/api/auth/session")}
 # Operations whose schema-valid input can still break a domain rule, answered 422 with the
 # documented error body: a document slug must name a script or SOP and its body must not be
-# blank, an attempt's channel must fit its result, a template kind and language must exist.
+# blank, an attempt's channel must fit its result, a template kind and language must exist, an
+# analytics period needs both ends in order and a table slug must name a table.
 # Schemathesis' "valid data must be accepted" check does not apply to them; every other
 # check does.
 DOMAIN_RULES = {
@@ -44,6 +45,14 @@ DOMAIN_RULES = {
     ("POST", "/api/calls/{call_id}/outcomes"),
     ("PUT", "/api/sms/templates/{kind}/{language}"),
     ("POST", "/api/sms/templates/{kind}/{language}/preview"),
+    ("GET", "/api/analytics/dashboard"),
+    ("GET", "/api/analytics/dna-rates"),
+    ("GET", "/api/analytics/impact"),
+    ("GET", "/api/analytics/outcomes"),
+    ("GET", "/api/analytics/reach"),
+    ("GET", "/api/analytics/data-quality"),
+    ("GET", "/api/analytics/tables/{slug}"),
+    ("GET", "/api/analytics/csv/{slug}"),
 }
 
 
