@@ -13,13 +13,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from app.sms.dispatcher import Dispatcher
-from app.sms.providers import FakeSender, OutgoingSms, SendError, SendResult
-from app.sms.tables import SmsMessage
 from sqlalchemy import select
 
 from app.db.session import Database
 from app.settings import Settings
+from app.sms.dispatcher import Dispatcher
+from app.sms.providers import FakeSender, OutgoingSms, SendError, SendResult
+from app.sms.tables import SmsMessage
 from app.worker import Worker
 from tests.factories import create_appointment
 from tests.sms.helpers import DAYTIME, create_message
