@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -144,8 +145,9 @@ def navigator(
                 if response.status_code >= 400:
                     errors.append(f"{name} {response.status_code}")
             if think:
-                # A person reads the screen and talks to the patient between requests.
-                time.sleep(think)
+                # A person reads the screen and talks to the patient between requests; the
+                # pause varies (0.5x to 1.5x) so 50 navigators do not stay in lockstep.
+                time.sleep(think * random.uniform(0.5, 1.5))
             return response
 
         while time.perf_counter() < deadline:
