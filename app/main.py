@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import __version__
 from app.analytics.pages import router as analytics_pages
 from app.analytics.router import router as analytics_router
 from app.appointments.router import router as appointments_router
+from app.asgi import route_template, watching_send
 from app.auth.pages import router as auth_pages
 from app.auth.router import router as auth_router
 from app.calls.pages import router as calls_pages
@@ -40,6 +43,43 @@ from app.ui.setup import install_ui
 logger = logging.getLogger("navigator.http")
 
 
+class RequestContextMiddleware:
+    """Gives each request an id (kept from `X-Request-ID` when the caller sent one) that every
+    log line of the request carries and the response echoes, and logs one line per request:
+    method, route template (never the concrete path: paths can carry identifiers), status and
+    time taken."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = (Headers(scope=scope).get("x-request-id") or uuid.uuid4().hex)[:64]
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        def on_start(code: int, headers: MutableHeaders) -> None:
+            nonlocal status
+            status = code
+            headers["X-Request-ID"] = request_id
+
+        try:
+            await self.app(scope, receive, watching_send(send, on_start))
+        finally:
+            logger.info(
+                "%s %s %s %.1fms",
+                scope["method"],
+                route_template(scope),
+                status,
+                (time.perf_counter() - started) * 1000,
+                extra={"request_id": request_id},
+            )
+            request_id_var.reset(token)
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -62,32 +102,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = database or Database(settings)
 
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        token = request_id_var.set(request_id[:64])
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        finally:
-            request_id_var.reset(token)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        route = request.scope.get("route")
-        # The route template, never the concrete path: paths can carry identifiers.
-        path = getattr(route, "path", "unmatched")
-        logger.info(
-            "%s %s %s %.1fms",
-            request.method,
-            path,
-            response.status_code,
-            elapsed_ms,
-            extra={"request_id": request_id},
-        )
-        response.headers["X-Request-ID"] = request_id[:64]
-        return response
-
     @app.exception_handler(DomainError)
     async def domain_error_handler(request: Request, error: DomainError) -> Response:
         # JSON for the API, the NHS-style error page (or sign-in redirect) for pages.
@@ -95,6 +109,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     install_ui(app)
     install_metrics_middleware(app)
+    app.add_middleware(RequestContextMiddleware)
 
     app.include_router(health_router)
     app.include_router(patients_router)

@@ -106,6 +106,10 @@ def seed(url: str, calls: int, navigators: int) -> Settings:
                 )
                 for n in range(1, navigators + 1)
             )
+        with database.engine.connect() as connection:
+            # A live database has statistics (autovacuum keeps them); a freshly seeded one
+            # does not, and the planner would guess the tables are empty.
+            connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
     finally:
         database.dispose()
     return settings

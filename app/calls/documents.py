@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 
 from markdown_it import MarkdownIt
@@ -45,7 +46,10 @@ MAX_BODY_CHARS = 50_000
 _markdown = MarkdownIt("commonmark", {"html": False})
 
 
+@lru_cache(maxsize=128)
 def render_markdown(body: str) -> str:
+    """HTML for a document body. Versions never change once saved, so the few bodies in use
+    are rendered once per worker rather than on every call screen."""
     return _markdown.render(body)
 
 

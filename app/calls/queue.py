@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, false, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from app.appointments.tables import Appointment
@@ -310,6 +310,10 @@ def build_queue(
     if links:
         session.execute(update(CallAssignment), links)
     session.flush()
+    if chosen and session.get_bind().dialect.name == "postgresql":
+        # The morning build adds the day's queue in one go; fresh statistics keep take-next on
+        # its index walk instead of sorting the queue (autovacuum may not have run yet).
+        session.execute(text("ANALYZE calls, call_assignments"))
     calls_in_queue = (
         session.scalar(select(func.count(Call.id)).where(Call.queue_date == queue_date)) or 0
     )

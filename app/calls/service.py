@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.appointments.tables import Appointment, AppointmentChange, AppointmentContact, Clinic
@@ -81,35 +81,57 @@ LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
 # --- taking a call ---------------------------------------------------------------------------
 
 
+def _still_booked(now: datetime) -> Any:
+    """The call still covers an appointment that is booked and has not started."""
+    return exists().where(
+        CallAssignment.call_id == Call.id,
+        Appointment.id == CallAssignment.appointment_id,
+        Appointment.attendance_code == NOT_YET_KNOWN,
+        Appointment.start_at > now,
+    )
+
+
+def _take_buckets(now: datetime, today: date) -> tuple[Any, ...]:
+    """What a navigator may take now, in the order it is offered.
+
+    Callbacks that are due come first, then calls another navigator took and abandoned (their
+    lease expired: work already started is finished before new work), then queued calls from
+    today or earlier. Within each, highest priority first, then the order they were queued.
+    Each bucket is one status, so the database walks the (status, priority, id) index in order
+    and stops at the first row it can lock, rather than sorting the whole day's queue.
+    """
+    return (
+        and_(Call.status == CallStatus.RETRY, Call.next_attempt_at <= now),
+        and_(Call.status == CallStatus.IN_PROGRESS, Call.lease_expires_at < now),
+        and_(Call.status == CallStatus.READY, Call.queue_date <= today),
+    )
+
+
 def _takeable(now: datetime, today: date) -> Any:
     """A call anyone may take now: queued, a callback that is due, or an expired lease.
 
     A call whose appointments have all been cancelled or have passed since it was queued (the
     patient cancelled by SMS, say) is not offered: there is nothing left to call about.
     """
-    still_booked = exists().where(
-        CallAssignment.call_id == Call.id,
-        Appointment.id == CallAssignment.appointment_id,
-        Appointment.attendance_code == NOT_YET_KNOWN,
-        Appointment.start_at > now,
-    )
-    return and_(
-        or_(
-            and_(Call.status == CallStatus.READY, Call.queue_date <= today),
-            and_(Call.status == CallStatus.RETRY, Call.next_attempt_at <= now),
-            and_(Call.status == CallStatus.IN_PROGRESS, Call.lease_expires_at < now),
-        ),
-        still_booked,
-    )
+    return and_(or_(*_take_buckets(now, today)), _still_booked(now))
 
 
-def _take_order() -> tuple[Any, ...]:
-    # Callbacks that are due come first, then priority, then the order they were queued.
-    return (
-        case((Call.status == CallStatus.RETRY, 0), else_=1),
-        Call.priority.desc(),
-        Call.id,
-    )
+def _next_takeable_id(
+    session: Session, now: datetime, today: date, *, lock: bool = True
+) -> int | None:
+    """The first call anyone may take now; locked (skipping calls others hold locked) unless
+    `lock` is false, for showing what comes next."""
+    for bucket in _take_buckets(now, today):
+        query = (
+            select(Call.id)
+            .where(bucket, _still_booked(now))
+            .order_by(Call.priority.desc(), Call.id)
+            .limit(1)
+        )
+        call_id = session.scalar(query.with_for_update(skip_locked=True) if lock else query)
+        if call_id is not None:
+            return int(call_id)
+    return None
 
 
 def local_today(settings: Settings, now: datetime) -> date:
@@ -141,13 +163,7 @@ def take_next_call(
     lease_until = now + timedelta(minutes=settings.calls_lease_minutes)
     # Lock one candidate at a time: locking a batch would hide it from other navigators.
     for _round in range(20):
-        call_id = session.scalar(
-            select(Call.id)
-            .where(_takeable(now, today))
-            .order_by(*_take_order())
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
+        call_id = _next_takeable_id(session, now, today)
         if call_id is None:
             return None
         claimed = session.execute(
@@ -873,9 +889,8 @@ def my_queue(
         )
         or 0
     )
-    next_call = session.scalar(
-        select(Call).where(_takeable(now, queue_date)).order_by(*_take_order()).limit(1)
-    )
+    next_id = _next_takeable_id(session, now, queue_date, lock=False)
+    next_call = session.get(Call, next_id) if next_id is not None else None
     mine = current_call(session, user_id, now)
     total_tasks, tasks = _open_tasks(session)
     return QueueView(

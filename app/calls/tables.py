@@ -123,6 +123,10 @@ class Call(Base):
     )
 
 
+# Take-next walks one status in this order and stops at the first row it can lock.
+Index("ix_calls_status_priority", Call.status, Call.priority.desc(), Call.id)
+
+
 class CallAttempt(Base):
     __tablename__ = "call_attempts"
 

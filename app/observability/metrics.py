@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -33,7 +33,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.asgi import route_template, watching_send
 from app.db.session import Database
 
 logger = logging.getLogger("navigator.metrics")
@@ -51,28 +54,33 @@ LATENCY = Histogram(
 )
 
 
-def route_template(request: Request) -> str:
-    """The matched route's template (never the concrete path: it can carry identifiers)."""
-    route = request.scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
+class RequestMetricsMiddleware:
+    """Counts every HTTP request and times it, by route template and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets when the app raises before answering
+
+        def note_status(code: int, _headers: MutableHeaders) -> None:
+            nonlocal status
+            status = code
+
+        try:
+            await self.app(scope, receive, watching_send(send, note_status))
+        finally:
+            route = route_template(scope)
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
 
 
 def install_metrics_middleware(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def count_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = route_template(request)
-            REQUESTS.labels(request.method, route, str(status)).inc()
-            LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+    app.add_middleware(RequestMetricsMiddleware)
 
 
 def _rows(database: Database, sql: str, **params: Any) -> list[Any] | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from fastapi import FastAPI, Request, Response
+from app.asgi import watching_send
 
 # No inline script or style anywhere: the NHS.UK JavaScript is loaded as a file.
 CONTENT_SECURITY_POLICY = (
@@ -42,18 +44,29 @@ def security_headers(path: str) -> dict[str, str]:
     return headers
 
 
+class SecurityHeadersMiddleware:
+    """Adds the security headers to every HTTP response (those a route set itself win)."""
+
+    def __init__(self, app: ASGIApp, *, https_only: bool) -> None:
+        self.app = app
+        self.https_only = https_only
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        def add_headers(_status: int, headers: MutableHeaders) -> None:
+            for name, value in security_headers(scope["path"]).items():
+                headers.setdefault(name, value)
+            if self.https_only:
+                headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+
+        await self.app(scope, receive, watching_send(send, add_headers))
+
+
 def install_security_headers(app: FastAPI) -> None:
     settings = app.state.settings
     # Behind https, tell browsers never to use plain http for this host again.
     https_only = settings.env == "production" or settings.public_base_url.startswith("https://")
-
-    @app.middleware("http")
-    async def add_security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name, value in security_headers(request.url.path).items():
-            response.headers.setdefault(name, value)
-        if https_only:
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        return response
+    app.add_middleware(SecurityHeadersMiddleware, https_only=https_only)
