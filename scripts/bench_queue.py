@@ -2,31 +2,43 @@
 
 Creates a throwaway database, migrates it, bulk-inserts synthetic rows with set-based SQL
 (patients, clinics, 1,000,000 appointments of which 40,000 start in the call window, risk
-scores for every future appointment), then times `build_queue` for the day, a same-day rebuild
-and a take-next. Prints one JSON object. The database is dropped afterwards unless --keep.
+scores for every future appointment), then times `build_queue` for today, a same-day rebuild
+and a take-next. Then 50 navigators work that queue over loopback HTTP for a minute
+(`scripts/load_calls.py`: uvicorn with two workers, each navigator pausing about two seconds
+before each click). Prints one JSON object; the database is dropped afterwards.
+
+Targets: build < 10 s; take a call and record an outcome p95 < 150 ms with 50 navigators, no
+call taken twice, no error.
 
     .venv/bin/python scripts/bench_queue.py [--server-url URL] [--appointments N] [--in-window N]
+        [--navigators 50] [--load-seconds 60] [--think-seconds 2] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
-import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
-from app.calls.queue import build_queue, call_window
-from app.calls.service import take_next_call
-from app.db import migrate
-from app.db.session import Database
-from app.settings import Settings
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-QUEUE_DAY = date(2026, 12, 1)
+from load_calls import create_navigators, run_navigators  # noqa: E402
+from loadkit import serving  # noqa: E402
+
+from app.calls.queue import build_queue, call_window  # noqa: E402
+from app.calls.service import local_today, take_next_call  # noqa: E402
+from app.db import migrate  # noqa: E402
+from app.db.session import Database  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from tests.databases import temporary_database  # noqa: E402
 
 SEED_SQL = [
     # Patients: roughly a fifth Core20, a few with interpreter, communication needs or a
@@ -97,30 +109,29 @@ def main() -> None:
     parser.add_argument("--appointments", type=int, default=1_000_000)
     parser.add_argument("--in-window", type=int, default=40_000)
     parser.add_argument("--patients", type=int, default=250_000)
-    parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
+    parser.add_argument(
+        "--navigators", type=int, default=50, help="navigators in the load test (0: none)"
+    )
+    parser.add_argument("--load-seconds", type=float, default=60)
+    parser.add_argument("--think-seconds", type=float, default=2.0)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers")
     args = parser.parse_args()
-
-    server = make_url(args.server_url)
-    name = f"navigator_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
-    try:
+    with temporary_database(args.server_url, ROOT) as url:
         result = run(url, args)
-    finally:
-        if not args.keep:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
     sys.stdout.write(json.dumps(result, default=str) + "\n")
 
 
 def run(url: str, args: argparse.Namespace) -> dict[str, object]:
-    settings = Settings(_env_file=None, database_url=url)
+    settings = Settings(
+        _env_file=None,
+        database_url=url,
+        calls_navigators_on_duty=max(args.navigators, 1),
+    )
     migrate.upgrade(url)
-    now = datetime.combine(QUEUE_DAY, datetime.min.time(), UTC) + timedelta(hours=8)
-    window_start, window_end = call_window(settings, QUEUE_DAY)
+    # Today, so the served app (which reads the clock) offers the queue built here.
+    now = datetime.now(UTC)
+    queue_day = local_today(settings, now)
+    window_start, window_end = call_window(settings, queue_day)
     params = {
         "patients": args.patients,
         "outside": args.appointments - args.in_window,
@@ -143,12 +154,12 @@ def run(url: str, args: argparse.Namespace) -> dict[str, object]:
 
         started = time.perf_counter()
         with database.unit_of_work() as session:
-            first = build_queue(session, settings, QUEUE_DAY, now=now)
+            first = build_queue(session, settings, queue_day, now=now)
         build_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
         with database.unit_of_work() as session:
-            again = build_queue(session, settings, QUEUE_DAY, now=now)
+            again = build_queue(session, settings, queue_day, now=now)
         rebuild_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -167,6 +178,13 @@ def run(url: str, args: argparse.Namespace) -> dict[str, object]:
             ).one()
     finally:
         database.dispose()
+    load: dict[str, Any] = {}
+    if args.navigators:
+        create_navigators(settings, args.navigators)
+        with serving(url, args.workers) as (base, _pid):
+            load = run_navigators(base, args.navigators, args.load_seconds, args.think_seconds)
+        load["server_workers"] = args.workers
+        load["cpu_cores"] = os.cpu_count()
     return {
         "benchmark": "queue_build",
         "backend": "postgresql",
@@ -186,6 +204,7 @@ def run(url: str, args: argparse.Namespace) -> dict[str, object]:
             "newly_eligible": again.newly_eligible,
             "calls_created": again.calls_created,
         },
+        "navigator_load": load,
     }
 
 
