@@ -4,7 +4,8 @@ The main flows run with the production logging setup (JSON lines, request ids) a
 of everything the root logger sees: import of a synthetic trust, the read APIs and pages a
 navigator and a manager use, sign-in failures, and the flows of the calls and SMS features
 when they are installed. Then no name, NHS number, phone number or postcode of any patient
-may appear in any line.
+may appear in any line. The pages navigators, managers and analysts read (queue, call screen,
+history, analytics with every CSV and the board pack, the model card) are part of the flows.
 """
 
 from __future__ import annotations
@@ -120,13 +121,47 @@ def run_main_flows(database: Database, settings: Settings, session: Session, tmp
         client.get("/audit")
         client.get("/admin/users")
         client.get(f"/no-such-page/{patient.nhs_number}")
-        run_call_and_sms_flows(database, settings, client, today)
+        call_id = run_call_and_sms_flows(database, settings, client, today)
+        run_page_and_manager_views(client, patient.id, call_id)
+
+
+def _slugs(node: object) -> set[str]:
+    """Every table slug in the dashboard's JSON."""
+    if isinstance(node, dict):
+        found = {node["slug"]} if isinstance(node.get("slug"), str) else set()
+        for value in node.values():
+            found |= _slugs(value)
+        return found
+    if isinstance(node, list):
+        return set().union(*(_slugs(value) for value in node)) if node else set()
+    return set()
+
+
+def run_page_and_manager_views(client: TestClient, patient_id: int, call_id: int | None) -> None:
+    """The navigators' pages, and what a manager and an analyst read: analytics (pages, API,
+    every CSV and the board pack) and the model card."""
+    for path in ("/queue", "/history", f"/patients/{patient_id}/history", "/manage/queues"):
+        assert client.get(path).status_code == 200, path
+    if call_id is not None:
+        assert client.get(f"/calls/{call_id}").status_code == 200
+    for path in ("/analytics", "/analytics/board-pack", "/model"):
+        assert client.get(path).status_code == 200, path
+    board = client.get("/api/analytics/dashboard")
+    assert board.status_code == 200
+    # Impact answers 409 with a plain message when the period has no programme to measure.
+    for path in ("/api/analytics/impact", "/api/analytics/dna-rates"):
+        assert client.get(path).status_code in (200, 409), path
+    slugs = _slugs(board.json())
+    assert slugs, "the dashboard listed no tables"
+    for slug in sorted(slugs):
+        client.get(f"/analytics/csv/{slug}")
 
 
 def run_call_and_sms_flows(
     database: Database, settings: Settings, client: TestClient, today: date
-) -> None:
-    """Queue build, the call screen and outcomes; SMS schedule, dispatch and webhooks."""
+) -> int | None:
+    """Queue build, the call screen and outcomes; SMS schedule, dispatch and webhooks. The id
+    of the call worked, if the queue had one."""
     from app.calls.cli import build_for_day
     from app.sms import service as sms_service
     from app.sms.dispatcher import Dispatcher
@@ -178,6 +213,7 @@ def run_call_and_sms_flows(
                 "Body": "2 please call me, my name is " + message.body[:20],
             },
         )
+    return call["id"] if call else None
 
 
 def test_no_patient_identifier_appears_in_any_log_line(

@@ -1,0 +1,129 @@
+"""Every main page passes axe-core's WCAG 2.2 A and AA rules in Chromium.
+
+axe-core (the npm package, installed by `scripts/setup.sh` with the NHS.UK frontend) runs in
+the page after it has loaded. It checks what a machine can: labels, names, contrast, landmarks,
+heading order, ARIA use, duplicate ids. Keyboard use and the error summary's focus are checked
+by the flow tests; judgement calls (plain English, sensible order) are for people.
+
+The axe script is added to the page by the test, so this browser context bypasses the pages'
+Content-Security-Policy; the other browser tests keep it and fail on any violation of it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from sqlalchemy.orm import Session
+
+from app.auth.roles import Role
+from app.settings import Settings
+from tests.auth.helpers import create_user
+from tests.browser.conftest import LiveServer
+from tests.browser.test_calls_pages import _queue_today, _sign_in, _take_and_answer
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+@pytest.fixture
+def axe_page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing at {AXE}: run scripts/setup.sh (npm ci)")
+    context = browser.new_context(base_url=live_server.url, bypass_csp=True)
+    context.route("https://assets.nhs.uk/**", lambda route: route.abort())
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def violations(page: Page) -> list[str]:
+    """axe's WCAG A/AA violations on the current page, one readable line each."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
+    )
+    assert result["passes"], "axe checked nothing: is the page empty?"
+    return [
+        f"{item['id']} ({item['impact']}): {item['help']} at "
+        + json.dumps([node["target"] for node in item["nodes"]][:3])
+        for item in result["violations"]
+    ]
+
+
+def test_the_check_finds_a_field_without_a_label_and_an_image_without_text(axe_page: Page) -> None:
+    # The harness itself: a page with two known failures must report both.
+    axe_page.set_content(
+        '<html lang="en"><head><title>Bad</title></head><body><main><h1>Bad page</h1>'
+        '<form><input type="text" name="nhs_number"></form><img src="x.png"></main></body></html>'
+    )
+    found = {line.split(" ")[0] for line in violations(axe_page)}
+    assert {"label", "image-alt"} <= found
+
+
+def check(page: Page, url: str, path: str) -> list[str]:
+    page.goto(url + path)
+    return [f"{path}: {line}" for line in violations(page)]
+
+
+def test_the_pages_navigators_use_have_no_wcag_violations(
+    axe_page: Page, live_server: LiveServer, session: Session, settings: Settings
+) -> None:
+    _queue_today(session, settings, patients=2)
+    create_user(session, role=Role.NAVIGATOR, username="axe-navigator")
+    session.commit()
+    url = live_server.url
+    found = check(axe_page, url, "/sign-in")
+
+    # The sign-in page showing its error summary.
+    axe_page.get_by_label("Username").fill("axe-navigator")
+    axe_page.get_by_label("Password").fill("not the password")
+    axe_page.get_by_role("button", name="Sign in").click()
+    expect(axe_page.locator(".nhsuk-error-summary")).to_be_visible()
+    found += [f"/sign-in (error): {line}" for line in violations(axe_page)]
+
+    _sign_in(axe_page, url, "axe-navigator")
+    found += check(axe_page, url, "/queue")
+    axe_page.goto(url + "/queue")
+    _take_and_answer(axe_page)
+    found += [f"call screen: {line}" for line in violations(axe_page)]
+
+    # The outcome form refused (support arranged and declined at once) shows its summary.
+    axe_page.get_by_label("Help with travel costs").check()
+    axe_page.get_by_label("Patient declined help").check()
+    axe_page.get_by_role("button", name="Save outcomes").click()
+    expect(axe_page.locator(".nhsuk-error-summary")).to_be_visible()
+    found += [f"call screen (error): {line}" for line in violations(axe_page)]
+
+    found += check(axe_page, url, "/history")
+    assert found == [], "\n".join(found)
+
+
+def test_the_pages_managers_and_admins_use_have_no_wcag_violations(
+    axe_page: Page, live_server: LiveServer, session: Session, settings: Settings
+) -> None:
+    _queue_today(session, settings, patients=1)
+    create_user(session, role=Role.ADMIN, username="axe-admin")
+    session.commit()
+    url = live_server.url
+    _sign_in(axe_page, url, "axe-admin")
+    expect(axe_page).not_to_have_url(url + "/sign-in")
+    found: list[str] = []
+    for path in (
+        "/manage/queues",
+        "/manage/scripts",
+        "/manage/scripts/script",
+        "/analytics",
+        "/model",
+        "/sms",
+        "/audit",
+        "/admin/users",
+    ):
+        found += check(axe_page, url, path)
+    assert found == [], "\n".join(found)
