@@ -5,7 +5,8 @@ reminder scheduling) at configured local times. A simple loop, no scheduler libr
 
 - a daily job runs once on each local day, at or after its time (a worker started late
   catches up the same day); a failed run is retried on the next tick, a successful one not
-  again that day;
+  again that day, by this worker or any other: every run is recorded in `job_runs` (who, when,
+  how it ended, counts), which `/metrics` reports as the last success of each job;
 - the jobs are idempotent per day (a queue build skips appointments already queued, reminders
   are unique per appointment and offset), so a second run, by this or another worker, adds
   nothing;
@@ -23,7 +24,9 @@ import hashlib
 import importlib
 import importlib.util
 import logging
+import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,6 +41,8 @@ from sqlalchemy import text
 
 from app.console import JsonFlag, emit, handles_domain_errors
 from app.db.session import Database
+from app.jobs import service as jobs_service
+from app.jobs.tables import RunStatus
 from app.settings import Settings, get_settings
 
 logger = logging.getLogger("navigator.worker")
@@ -56,10 +61,17 @@ class DailyJob:
 class TickSummary:
     ran: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    # Due, but another worker (or this one before a restart) already finished it today.
+    already_done: list[str] = field(default_factory=list)
     dispatched: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ran": self.ran, "failed": self.failed, "dispatched": self.dispatched}
+        return {
+            "ran": self.ran,
+            "failed": self.failed,
+            "already_done": self.already_done,
+            "dispatched": self.dispatched,
+        }
 
 
 def parse_local_time(value: str) -> clock_time:
@@ -168,6 +180,7 @@ class Worker:
         self.clock = clock
         self.zone = ZoneInfo(settings.timezone)
         self.done: dict[str, date] = {}
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
     def due(self) -> tuple[date, list[DailyJob]]:
         local = self.clock().astimezone(self.zone)
@@ -180,30 +193,57 @@ class Worker:
         summary = TickSummary()
         today, jobs = self.due()
         for job in jobs:
-            started = time.perf_counter()
             try:
-                with job_lock(self.database, job.name):
-                    result = job.run(self.database, self.settings, today)
+                outcome = self.run_job(job, today)
             except Exception:
-                # Logged with the job name only; the next tick tries again.
-                logger.exception("daily job %s failed for %s", job.name, today.isoformat())
-                summary.failed.append(job.name)
-                continue
-            self.done[job.name] = today
-            summary.ran.append(job.name)
-            logger.info(
-                "daily job %s done for %s in %.1fs: %s",
-                job.name,
-                today.isoformat(),
-                time.perf_counter() - started,
-                {key: value for key, value in result.items() if isinstance(value, int | float)},
-            )
+                # The database was unreachable for the lock or the run record: next tick.
+                logger.exception("daily job %s could not start for %s", job.name, today)
+                outcome = "failed"
+            if outcome != "failed":
+                self.done[job.name] = today
+            getattr(summary, outcome).append(job.name)
         if self.dispatch is not None:
             try:
                 summary.dispatched = self.dispatch()
             except Exception:
                 logger.exception("SMS dispatch pass failed; retrying on the next tick")
         return summary
+
+    def run_job(self, job: DailyJob, today: date) -> str:
+        """Run one daily job under its lock, recorded in `job_runs`: "ran", "failed" or
+        "already_done" (a run for today had already succeeded)."""
+        started = time.perf_counter()
+        with job_lock(self.database, job.name):
+            with self.database.unit_of_work() as session:
+                if jobs_service.succeeded_on(session, job.name, today):
+                    return "already_done"
+                # Committed before the job starts: a run left "running" died with its worker.
+                run_id = jobs_service.start(session, job.name, today, self.worker_id)
+            try:
+                result = job.run(self.database, self.settings, today)
+            except Exception as error:
+                # Logged with the job name only; the next tick tries again.
+                logger.exception("daily job %s failed for %s", job.name, today.isoformat())
+                self._finish(run_id, RunStatus.FAILED, error=type(error).__name__)
+                return "failed"
+            self._finish(run_id, RunStatus.SUCCEEDED, summary=result)
+        logger.info(
+            "daily job %s done for %s in %.1fs: %s",
+            job.name,
+            today.isoformat(),
+            time.perf_counter() - started,
+            {key: value for key, value in result.items() if isinstance(value, int | float)},
+        )
+        return "ran"
+
+    def _finish(self, run_id: int, status: RunStatus, **details: Any) -> None:
+        try:
+            with self.database.unit_of_work() as session:
+                jobs_service.finish(session, run_id, status=status, **details)
+        except Exception:
+            # The job's own work is committed; a lost record only means a later tick may run
+            # the (idempotent) job again.
+            logger.exception("could not record the end of daily job run %s", run_id)
 
     def run_forever(self, should_stop: Callable[[], bool]) -> None:
         while not should_stop():

@@ -169,7 +169,7 @@ def prepare(database_url: str, patients: int, navigators: int) -> tuple[list[str
     return sids, {
         "prepare_seconds": round(time.perf_counter() - started, 1),
         "demo": summary.as_dict(),
-        "calls_queued_today": queue.calls_in_queue,
+        "queue_build": queue.as_dict(),
         "sms_sent_before_load": dispatched.submitted,
     }
 
@@ -198,7 +198,11 @@ async def navigator(
                 continue
             call_id = call["id"]
             await pause()
-            await recorder.call(client, "GET /api/calls/{call_id}", "GET", f"/api/calls/{call_id}")
+            detail = await recorder.call(
+                client, "GET /api/calls/{call_id}", "GET", f"/api/calls/{call_id}"
+            )
+            if detail is None or detail[0] != 200:
+                continue
             answered = random.random() < 0.6
             await pause()
             await recorder.call(
@@ -216,7 +220,14 @@ async def navigator(
                     "POST /api/calls/{call_id}/outcomes",
                     "POST",
                     f"/api/calls/{call_id}/outcomes",
-                    json={"outcomes": [{"kind": "confirmed"}], "complete": True},
+                    json={
+                        "outcomes": [
+                            {"kind": "confirmed", "appointment_id": appointment["id"]}
+                            for appointment in detail[1]["appointments"]
+                            if appointment["covered_by_this_call"]
+                        ],
+                        "complete": True,
+                    },
                     headers=headers,
                 )
 
@@ -369,7 +380,7 @@ def main() -> None:
         "cpu_cores": os.cpu_count(),
     }
     result["prepare"] = prepared
-    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
 
 
 if __name__ == "__main__":

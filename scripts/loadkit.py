@@ -95,6 +95,8 @@ class Recorder:
     """Latency and status of every request, by route label (a template, never an id)."""
 
     def __init__(self) -> None:
+        self.started = time.time()
+        self.timeline: list[tuple[float, float]] = []  # (seconds since start, latency)
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
         self.transport_errors: dict[str, int] = defaultdict(int)
@@ -115,7 +117,9 @@ class Recorder:
         except (aiohttp.ClientError, TimeoutError):
             self.transport_errors[label] += 1
             return None
-        self.latencies[label].append(time.perf_counter() - started)
+        latency = time.perf_counter() - started
+        self.latencies[label].append(latency)
+        self.timeline.append((time.time() - self.started - latency, latency))
         self.statuses[label][status] += 1
         return status, body
 
@@ -128,9 +132,13 @@ class Recorder:
                 self.statuses[label][int(code)] += count
         for label, count in other["transport_errors"].items():
             self.transport_errors[label] += count
+        offset = other["started"] - self.started
+        self.timeline.extend((at + offset, latency) for at, latency in other["timeline"])
 
     def dump(self) -> dict[str, Any]:
         return {
+            "started": self.started,
+            "timeline": self.timeline,
             "latencies": dict(self.latencies),
             "statuses": {label: dict(codes) for label, codes in self.statuses.items()},
             "transport_errors": dict(self.transport_errors),
@@ -163,7 +171,18 @@ class Recorder:
             "client_errors_4xx": client_errors,
             "throughput_rps": round(total / seconds, 1),
             "routes": routes,
+            "p95_ms_by_minute": self.by_minute(),
         }
+
+    def by_minute(self) -> list[dict[str, Any]]:
+        """Requests and p95 of all routes in each minute of the run (is it steady?)."""
+        minutes: dict[int, list[float]] = defaultdict(list)
+        for at, latency in self.timeline:
+            minutes[int(max(at, 0) // 60)].append(latency)
+        return [
+            {"minute": minute + 1, "requests": len(values), **percentiles_ms(values)}
+            for minute, values in sorted(minutes.items())
+        ]
 
 
 async def sign_in(client: aiohttp.ClientSession, username: str, password: str) -> str:

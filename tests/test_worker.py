@@ -9,11 +9,12 @@ from datetime import time as clock_time
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from app.cli import app as cli_app
 from app.db.session import Database
+from app.jobs.tables import JobRun
 from app.settings import Settings
 from app.worker import DailyJob, Worker, advisory_key, job_lock
 
@@ -167,3 +168,61 @@ def test_the_real_daily_jobs_run_through_the_worker(database: Database, settings
     assert summary.ran == ["queue_build", "sms_schedule"]
     assert summary.failed == []
     assert worker.tick().ran == []
+
+
+def _runs(database: Database) -> list[JobRun]:
+    with database.unit_of_work() as session:
+        runs = list(session.scalars(select(JobRun).order_by(JobRun.id)))
+        session.expunge_all()
+    return runs
+
+
+def test_every_run_is_recorded_and_a_failure_keeps_only_the_error_class(
+    database: Database, settings: Settings
+) -> None:
+    attempts: list[int] = []
+
+    def flaky(_database: Database, _settings: Settings, _day: date) -> dict[str, Any]:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("patient Ada Lovelace 07700 900123 broke it")
+        return {"calls_created": 12, "note": "text is not kept"}
+
+    worker = Worker(
+        database,
+        settings,
+        [DailyJob("queue_build", clock_time(7, 0), flaky)],
+        clock=Clock(datetime(2026, 11, 25, 9, 0, tzinfo=UTC)),
+    )
+    worker.tick()
+    worker.tick()
+
+    failed, succeeded = _runs(database)
+    assert (failed.name, failed.day, failed.status) == ("queue_build", date(2026, 11, 25), "failed")
+    assert failed.error == "RuntimeError"  # the message (which could name a patient) is not
+    assert failed.finished_at is not None
+    assert succeeded.status == "succeeded"
+    assert succeeded.summary == {"calls_created": 12}
+
+
+def test_a_second_worker_does_not_rerun_a_job_another_finished_today(
+    database: Database, settings: Settings
+) -> None:
+    runs: list[tuple[str, date]] = []
+    clock = Clock(datetime(2026, 11, 25, 9, 0, tzinfo=UTC))
+    first = Worker(
+        database, settings, [recording_job("build", clock_time(7, 0), runs)], clock=clock
+    )
+    # A second worker process, or this one restarted: it has no memory of the first's run.
+    second = Worker(
+        database, settings, [recording_job("build", clock_time(7, 0), runs)], clock=clock
+    )
+
+    assert first.tick().ran == ["build"]
+    assert second.tick().already_done == ["build"]
+    assert second.tick().already_done == []  # remembered for the rest of the day
+    clock.now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+    assert second.tick().ran == ["build"]
+
+    assert runs == [("build", date(2026, 11, 25)), ("build", date(2026, 11, 26))]
+    assert [run.status for run in _runs(database)] == ["succeeded", "succeeded"]

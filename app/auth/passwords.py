@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from importlib import resources
 
 from argon2 import PasswordHasher
@@ -17,16 +18,25 @@ _hasher = PasswordHasher()
 # and response time does not reveal which accounts exist.
 _DUMMY_HASH = _hasher.hash("navigator-dummy-password-for-timing")
 
+# Each argon2 hash or verification holds 64 MiB while it runs. Fifty navigators signing in at
+# nine o'clock (or a flood of sign-in attempts) would otherwise run dozens at once in each
+# worker's thread pool: the load test saw 2 GB appear for a few seconds. At most this many run
+# at once per process; the rest wait their turn, a fraction of a second each.
+CONCURRENT_HASHES = 4
+_slots = threading.BoundedSemaphore(CONCURRENT_HASHES)
+
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _slots:
+        return _hasher.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
-    except (VerificationError, InvalidHashError):
-        return False
+    with _slots:
+        try:
+            return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 def needs_rehash(password_hash: str) -> bool:

@@ -17,12 +17,13 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.appointments.tables import Clinic
 from app.auth.audit import record_audit
 from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
 from app.calls import documents, service
-from app.calls.schemas import OutcomeIn
+from app.calls.schemas import AppointmentOnCall, OutcomeIn
 from app.calls.tables import AttemptResult, Call, OutcomeKind
 from app.db.session import SessionDep
 from app.errors import InvalidInputError, NotFoundError, PermissionDeniedError
@@ -202,6 +203,36 @@ def _sms_of_patient(session: Session, patient_id: int) -> dict[str, Any]:
     return {"messages": messages, "replies": replies}
 
 
+def _rebook_clinics(
+    session: Session, appointments: list[AppointmentOnCall]
+) -> dict[int, list[tuple[str, str]]]:
+    """For each appointment, the clinics it can be rebooked into: its own (the default) and
+    the other clinics of its specialty, at any site."""
+    own = {
+        clinic.code: clinic
+        for clinic in session.scalars(
+            select(Clinic).where(Clinic.code.in_({item.clinic_code for item in appointments}))
+        )
+    }
+    specialties = {clinic.specialty_code for clinic in own.values() if clinic.specialty_code}
+    same_specialty = list(
+        session.scalars(
+            select(Clinic)
+            .where(Clinic.specialty_code.in_(specialties))
+            .order_by(Clinic.site, Clinic.code)
+        )
+    )
+    choices: dict[int, list[tuple[str, str]]] = {}
+    for item in appointments:
+        specialty = own[item.clinic_code].specialty_code if item.clinic_code in own else None
+        choices[item.id] = [("", f"The same clinic ({item.clinic_code})")] + [
+            (clinic.code, f"{clinic.site or 'Site not recorded'}: {clinic.code}")
+            for clinic in same_specialty
+            if specialty and clinic.specialty_code == specialty and clinic.code != item.clinic_code
+        ]
+    return choices
+
+
 def _call_page(
     request: Request,
     session: Session,
@@ -238,6 +269,7 @@ def _call_page(
             "holding": holding,
             "answered": answered,
             "decidable": decidable,
+            "rebook_clinics": _rebook_clinics(session, decidable),
             "attempt_items": [(str(kind), text) for kind, text in ATTEMPT_LABELS.items()],
             "decision_items": [(str(kind), text) for kind, text in DECISION_LABELS.items()],
             "other_items": [(str(kind), text) for kind, text in OTHER_LABELS.items()],
@@ -335,11 +367,13 @@ def _parse_outcomes(
             new_start_at = datetime.combine(
                 day, time(int(clock.group(1)), int(clock.group(2))), zone
             )
+        clinic_code = str(form.get(f"rebook-{appointment_id}-clinic") or "").strip()[:32]
         outcomes.append(
             OutcomeIn(
                 kind=OutcomeKind(decision),
                 appointment_id=appointment_id,
                 new_start_at=new_start_at,
+                clinic_code=clinic_code or None if decision == OutcomeKind.REBOOKED else None,
             )
         )
         fields.append(name if decision != OutcomeKind.REBOOKED else f"rebook-{appointment_id}")
@@ -380,7 +414,9 @@ def _form_errors(details: list[dict[str, Any]], fields: list[str]) -> dict[str, 
         target = "other"
         if match and int(match.group(1)) < len(fields):
             target = fields[int(match.group(1))]
-            if target.startswith("rebook-") and not field.endswith("new_start_at"):
+            if target.startswith("rebook-") and field.endswith("clinic_code"):
+                target += "-clinic"
+            elif target.startswith("rebook-") and not field.endswith("new_start_at"):
                 target = "decision-" + target.removeprefix("rebook-")
         elif field == "attempts":
             target = "result"

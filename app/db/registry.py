@@ -5,6 +5,7 @@ from app.appointments import tables as appointment_tables
 from app.auth import tables as auth_tables
 from app.calls import tables as call_tables
 from app.db.base import Base
+from app.jobs import tables as job_tables
 from app.patients import tables as patient_tables
 from app.risk import tables as risk_tables
 from app.sms import tables as sms_tables
@@ -17,6 +18,7 @@ __all__ = [
     "appointment_tables",
     "auth_tables",
     "call_tables",
+    "job_tables",
     "metadata",
     "patient_tables",
     "risk_tables",

@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -106,6 +106,7 @@ class ServiceCollector(Collector):
         yield from self._calls()
         yield from self._messages()
         yield from self._model()
+        yield from self._jobs()
 
     def _calls(self) -> Iterable[Metric]:
         today = datetime.now(ZoneInfo(self.timezone)).date()
@@ -167,6 +168,32 @@ class ServiceCollector(Collector):
         )
         for (version,) in rows:
             family.add_metric([str(version)], 1.0)
+        yield family
+
+
+    def _jobs(self) -> Iterable[Metric]:
+        rows = _rows(
+            self.database,
+            "SELECT name, max(finished_at) FROM job_runs WHERE status = 'succeeded' GROUP BY name",
+        )
+        if rows is None:
+            return
+        family = GaugeMetricFamily(
+            "navigator_daily_job_last_success_timestamp_seconds",
+            "When each daily job (queue build, reminder scheduling) last finished successfully; "
+            "alert when the morning queue build is older than a day.",
+            labels=["job"],
+        )
+        for name, finished in rows:
+            if finished is not None:
+                moment = (
+                    finished
+                    if isinstance(finished, datetime)
+                    else datetime.fromisoformat(str(finished))
+                )
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=UTC)  # SQLite keeps UTC without a zone
+                family.add_metric([str(name)], moment.timestamp())
         yield family
 
 

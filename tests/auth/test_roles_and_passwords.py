@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
+from app.auth import passwords
 from app.auth.passwords import hash_password, password_problems, verify_password
 from app.auth.roles import Role
 
@@ -47,3 +52,33 @@ def test_passwords_are_stored_as_argon2_hashes_and_verified() -> None:
     assert not verify_password(stored, "marmalade orbit lanterns")
     assert not verify_password(None, "marmalade orbit lantern")
     assert not verify_password("not-a-hash", "marmalade orbit lantern")
+
+
+class CountingHasher:
+    """Stands in for argon2: records how many hashes run at the same moment."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+
+    def verify(self, _hash: str, _password: str) -> bool:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.02)
+        with self.lock:
+            self.running -= 1
+        return True
+
+
+def test_many_sign_ins_at_once_run_only_a_few_argon2_hashes_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each argon2 verification holds 64 MiB: 40 at once in a worker's threads would hold 2.5 GB.
+    counting = CountingHasher()
+    monkeypatch.setattr(passwords, "_hasher", counting)
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        results = list(pool.map(lambda _: verify_password("stored", "typed"), range(40)))
+    assert all(results)
+    assert counting.most == passwords.CONCURRENT_HASHES

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.appointments.tables import Appointment, Clinic
 from app.auth.roles import Role
 from app.auth.tables import AuditEvent
 from app.calls.queue import build_queue
@@ -20,7 +21,7 @@ from app.settings import Settings
 from app.sms.tables import SmsMessage
 from tests.auth.helpers import create_user, sign_in
 from tests.calls.helpers import create_eligible_appointment
-from tests.factories import create_patient
+from tests.factories import create_clinic, create_patient
 
 
 def _queue_today(session: Session, settings: Settings, patients: int = 1) -> list[int]:
@@ -148,6 +149,79 @@ def test_rebooked_with_bsl_is_saved_completes_the_call_and_shows_in_history(
     patient = app_client.get(f"/patients/{patient_id}/history")
     assert patient.status_code == 200
     assert "Confirm rebooked" in patient.text  # the texts sent about the appointments
+
+
+def test_a_rebooking_can_move_the_appointment_to_another_clinic_of_the_same_specialty(
+    app_client: TestClient, session: Session, settings: Settings
+) -> None:
+    (appointment_id,) = _queue_today(session, settings)
+    other_site = create_clinic(
+        session, code="GLEN-CARD", site="Glenfield Hospital", specialty_code="120"
+    )
+    create_clinic(session, code="OTHER-SPEC", site="Glenfield Hospital", specialty_code="330")
+    other_code = other_site.code
+    csrf = _signed_in(session, app_client)
+    call_id = _take(app_client, csrf)
+    _answer(app_client, csrf, call_id)
+
+    screen = app_client.get(f"/calls/{call_id}").text
+    assert f'name="rebook-{appointment_id}-clinic"' in screen
+    assert "Glenfield Hospital: GLEN-CARD" in screen
+    assert "OTHER-SPEC" not in screen  # only clinics of the appointment's specialty
+
+    new_day = local_today(settings, datetime.now(UTC)) + timedelta(days=21)
+    response = app_client.post(
+        f"/calls/{call_id}/outcomes",
+        data={
+            "csrf_token": csrf,
+            f"decision-{appointment_id}": "rebooked",
+            f"rebook-{appointment_id}-day": str(new_day.day),
+            f"rebook-{appointment_id}-month": str(new_day.month),
+            f"rebook-{appointment_id}-year": str(new_day.year),
+            f"rebook-{appointment_id}-time": "10:15",
+            f"rebook-{appointment_id}-clinic": other_code,
+            "complete": "yes",
+        },
+        follow_redirects=False,
+    )
+
+    assert response.status_code == 303, response.text
+    session.expire_all()
+    old = session.get_one(Appointment, appointment_id)
+    assert old.attendance_code == "2"  # cancelled by the patient
+    new = session.scalars(
+        select(Appointment).where(Appointment.replaces_appointment_id == appointment_id)
+    ).one()
+    assert session.get_one(Clinic, new.clinic_id).code == other_code
+
+
+def test_a_rebooking_into_a_clinic_that_does_not_exist_is_refused_at_that_field(
+    app_client: TestClient, session: Session, settings: Settings
+) -> None:
+    (appointment_id,) = _queue_today(session, settings)
+    csrf = _signed_in(session, app_client)
+    call_id = _take(app_client, csrf)
+    _answer(app_client, csrf, call_id)
+    new_day = local_today(settings, datetime.now(UTC)) + timedelta(days=21)
+
+    response = app_client.post(
+        f"/calls/{call_id}/outcomes",
+        data={
+            "csrf_token": csrf,
+            f"decision-{appointment_id}": "rebooked",
+            f"rebook-{appointment_id}-day": str(new_day.day),
+            f"rebook-{appointment_id}-month": str(new_day.month),
+            f"rebook-{appointment_id}-year": str(new_day.year),
+            f"rebook-{appointment_id}-time": "10:15",
+            f"rebook-{appointment_id}-clinic": "NO-SUCH-CLINIC",
+        },
+    )
+
+    assert response.status_code == 422
+    assert f'href="#rebook-{appointment_id}-clinic"' in response.text
+    assert "No clinic with that code." in response.text
+    session.expire_all()
+    assert session.scalars(select(CallOutcome)).all() == []
 
 
 def test_contradictory_outcomes_show_the_error_summary_and_save_nothing(

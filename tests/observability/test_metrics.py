@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.roles import Role
 from app.db.session import Database
+from app.jobs.tables import JobRun
 from app.main import create_app
 from app.risk.tables import RiskModel
 from app.settings import Settings
@@ -90,3 +92,29 @@ def test_the_model_version_in_use_and_the_database_are_reported(
 
     assert ({"version": "v-test-1"}, 1.0) in samples["navigator_risk_model_active"]
     assert samples["navigator_database_up"] == [({}, 1.0)]
+
+
+def test_the_last_success_of_each_daily_job_is_reported(
+    client: TestClient, session: Session
+) -> None:
+    finished = datetime(2026, 11, 25, 7, 0, 3, tzinfo=UTC)
+    for status, at in (("succeeded", finished), ("failed", finished + timedelta(days=1))):
+        session.add(
+            JobRun(
+                name="queue_build",
+                day=at.date(),
+                status=status,
+                worker="host:1",
+                started_at=at,
+                finished_at=at,
+                summary={},
+            )
+        )
+    session.commit()
+
+    samples = scrape(client)
+
+    # The later failure does not count as a success.
+    assert samples["navigator_daily_job_last_success_timestamp_seconds"] == [
+        ({"job": "queue_build"}, finished.timestamp())
+    ]

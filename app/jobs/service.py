@@ -1,0 +1,60 @@
+"""Recording daily-job runs (see `app.jobs.tables`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.db.base import utcnow
+from app.jobs.tables import JobRun, RunStatus
+
+
+def succeeded_on(session: Session, name: str, day: date) -> bool:
+    """Whether a run of this job for this day has already succeeded (by any worker)."""
+    return (
+        session.scalar(
+            select(JobRun.id)
+            .where(JobRun.name == name, JobRun.day == day, JobRun.status == RunStatus.SUCCEEDED)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def start(session: Session, name: str, day: date, worker: str) -> int:
+    run = JobRun(name=name, day=day, worker=worker[:120], status=RunStatus.RUNNING)
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def finish(
+    session: Session,
+    run_id: int,
+    *,
+    status: RunStatus,
+    summary: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    run = session.get_one(JobRun, run_id)
+    run.status = status
+    run.finished_at = utcnow()
+    # Numbers only: a job's summary must never carry patient data into this table.
+    run.summary = {
+        key: value
+        for key, value in (summary or {}).items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
+    run.error = error[:200] if error else None
+    session.flush()
+
+
+def latest_runs(session: Session) -> list[JobRun]:
+    """The most recent run of each job."""
+    newest = select(JobRun.name, func.max(JobRun.id).label("id")).group_by(JobRun.name).subquery()
+    return list(
+        session.scalars(select(JobRun).join(newest, newest.c.id == JobRun.id).order_by(JobRun.name))
+    )
