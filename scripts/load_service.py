@@ -135,7 +135,17 @@ def prepare(database_url: str, patients: int, navigators: int) -> tuple[list[str
         calls_per_navigator_per_day=200,
     )
     started = time.perf_counter()
-    summary = prepare_demo(settings, patients=patients, show_progress=False)
+    # The demo's own settings for its programme history (calls a week ahead, two navigators),
+    # so today's wider build below finds appointments 8-21 days ahead still to queue.
+    demo_settings = settings.model_copy(
+        update={
+            "calls_window_start_days": 7,
+            "calls_window_end_days": 7,
+            "calls_navigators_on_duty": 2,
+            "calls_per_navigator_per_day": 40,
+        }
+    )
+    summary = prepare_demo(demo_settings, patients=patients, show_progress=False)
     database = Database(settings)
     try:
         now = datetime.now(UTC)

@@ -22,7 +22,7 @@ from app.auth.audit import record_audit
 from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
-from app.calls import documents, service
+from app.calls import actions, documents, service
 from app.calls.schemas import AppointmentOnCall, OutcomeIn
 from app.calls.tables import AttemptResult, Call, OutcomeKind
 from app.db.session import SessionDep
@@ -161,29 +161,15 @@ def my_queue(request: Request, session: SessionDep, user: Navigator) -> Response
 
 @router.post("/queue/next")
 def take_next(request: Request, session: SessionDep, user: Navigator) -> Response:
-    call = service.take_next_call(session, _settings(request), user_id=user.id)
+    call = actions.take_next(session, _settings(request), user_id=user.id)
     if call is None:
         return RedirectResponse("/queue?notice=empty", status_code=303)
-    record_audit(
-        session,
-        user_id=user.id,
-        action="call.taken",
-        patient_id=call.patient_id,
-        detail={"call_id": call.id},
-    )
     return RedirectResponse(f"/calls/{call.id}", status_code=303)
 
 
 @router.post("/tasks/{task_id}/done")
 def task_done(task_id: int, session: SessionDep, user: Navigator) -> Response:
-    task = service.complete_task(session, task_id=task_id, user_id=user.id)
-    record_audit(
-        session,
-        user_id=user.id,
-        action="navigator_task.done",
-        patient_id=task.patient_id,
-        detail={"task_id": task.id},
-    )
+    actions.complete_task(session, task_id=task_id, user_id=user.id)
     return RedirectResponse("/queue?notice=task-done", status_code=303)
 
 
@@ -243,16 +229,9 @@ def _call_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    detail = service.call_detail(session, call_id=call.id)
+    detail = actions.view_call(session, call_id=call.id, user_id=user.id)
     for document in [*detail.script, detail.sop]:
         document.html = _demoted(document.html)
-    record_audit(
-        session,
-        user_id=user.id,
-        action="patient.viewed_via_call",
-        patient_id=detail.patient.id,
-        detail={"call_id": call.id},
-    )
     holding = call.status == "in_progress" and call.taken_by == user.id
     answered = any(attempt.result == AttemptResult.ANSWERED for attempt in detail.attempts)
     decidable = [
@@ -307,7 +286,7 @@ async def record_attempt(
             request, session, user, call, form=dict(form), errors=errors, status_code=422
         )
     try:
-        call = service.record_attempt(
+        call = actions.record_attempt(
             session,
             _settings(request),
             call_id=call_id,
@@ -321,13 +300,6 @@ async def record_attempt(
         return _call_page(
             request, session, user, call, form=dict(form), errors=problems, status_code=422
         )
-    record_audit(
-        session,
-        user_id=user.id,
-        action="call.attempt_recorded",
-        patient_id=call.patient_id,
-        detail={"call_id": call.id, "result": result, "channel": channel},
-    )
     if call.status in ("retry", "unreachable"):
         return RedirectResponse(f"/queue?notice={call.status}", status_code=303)
     return RedirectResponse(f"/calls/{call.id}", status_code=303)
@@ -443,27 +415,14 @@ async def record_outcomes(
     if errors:
         return _call_page(request, session, user, call, form=form, errors=errors, status_code=422)
     try:
-        saved = service.record_outcomes(
-            session, settings, call_id=call.id, user_id=user.id, outcomes=outcomes
+        actions.record_outcomes(
+            session,
+            settings,
+            call_id=call.id,
+            user_id=user.id,
+            outcomes=outcomes,
+            complete=form.get("complete") == "yes",
         )
-        for outcome in saved:
-            record_audit(
-                session,
-                user_id=user.id,
-                action="call.outcome_recorded",
-                patient_id=call.patient_id,
-                appointment_id=outcome.appointment_id,
-                detail={"call_id": call.id, "outcome_id": outcome.id, "kind": outcome.kind},
-            )
-        if form.get("complete") == "yes" and call.status == "in_progress":
-            service.complete_call(session, call_id=call.id, user_id=user.id)
-            record_audit(
-                session,
-                user_id=user.id,
-                action="call.completed",
-                patient_id=call.patient_id,
-                detail={"call_id": call.id},
-            )
     except InvalidInputError as error:
         # Nothing is saved: the outcomes and the completion stand or fall together.
         session.rollback()
@@ -486,7 +445,7 @@ async def record_outcomes(
 def complete(call_id: int, request: Request, session: SessionDep, user: Navigator) -> Response:
     call = _visible_call(session, user, call_id)
     try:
-        service.complete_call(session, call_id=call.id, user_id=user.id)
+        actions.complete_call(session, call_id=call.id, user_id=user.id)
     except InvalidInputError as error:
         session.rollback()
         call = _visible_call(session, user, call_id)
@@ -495,13 +454,6 @@ def complete(call_id: int, request: Request, session: SessionDep, user: Navigato
             for item in error.details or []
         }
         return _call_page(request, session, user, call, errors=problems, status_code=422)
-    record_audit(
-        session,
-        user_id=user.id,
-        action="call.completed",
-        patient_id=call.patient_id,
-        detail={"call_id": call.id},
-    )
     return RedirectResponse("/queue?notice=completed", status_code=303)
 
 
@@ -651,14 +603,8 @@ async def save_script(
     if form.get("action") == "preview":
         return _script_page(request, session, slug, body=body, preview=True)
     try:
-        document = documents.add_version(session, slug=slug, body=body, user_id=manager.id)
+        actions.edit_document(session, slug=slug, body=body, user_id=manager.id)
     except InvalidInputError as error:
         problems = {str(item["field"]): str(item["message"]) for item in error.details or []}
         return _script_page(request, session, slug, body=body, errors=problems, status_code=422)
-    record_audit(
-        session,
-        user_id=manager.id,
-        action="call_document.edited",
-        detail={"slug": document.slug, "version": document.version},
-    )
     return RedirectResponse(f"/manage/scripts/{slug}", status_code=303)

@@ -11,7 +11,7 @@ from app.auth.audit import record_audit
 from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
-from app.calls import documents, service
+from app.calls import actions, documents, service
 from app.calls.queue import build_queue
 from app.calls.schemas import (
     AttemptIn,
@@ -58,17 +58,8 @@ def my_queue(
 
 @router.post("/next", response_model=CallSummary | None)
 def take_next(session: SessionDep, settings: SettingsDep, user: NavigatorDep) -> CallSummary | None:
-    call = service.take_next_call(session, settings, user_id=user.id)
-    if call is None:
-        return None
-    record_audit(
-        session,
-        user_id=user.id,
-        action="call.taken",
-        patient_id=call.patient_id,
-        detail={"call_id": call.id},
-    )
-    return CallSummary.model_validate(call)
+    call = actions.take_next(session, settings, user_id=user.id)
+    return CallSummary.model_validate(call) if call is not None else None
 
 
 @router.get("/overview", response_model=Overview)
@@ -116,28 +107,15 @@ def document_versions(slug: str, session: SessionDep, _user: NavigatorDep) -> li
 def edit_document(
     slug: str, body: DocumentIn, session: SessionDep, manager: ManagerDep
 ) -> DocumentOut:
-    document = documents.add_version(
+    document = actions.edit_document(
         session, slug=slug, body=body.body, title=body.title, user_id=manager.id
-    )
-    record_audit(
-        session,
-        user_id=manager.id,
-        action="call_document.edited",
-        detail={"slug": document.slug, "version": document.version},
     )
     return DocumentOut.model_validate(document)
 
 
 @router.post("/tasks/{task_id}/done", response_model=TaskOut)
 def complete_task(task_id: int, session: SessionDep, user: NavigatorDep) -> TaskOut:
-    task = service.complete_task(session, task_id=task_id, user_id=user.id)
-    record_audit(
-        session,
-        user_id=user.id,
-        action="navigator_task.done",
-        patient_id=task.patient_id,
-        detail={"task_id": task.id},
-    )
+    task = actions.complete_task(session, task_id=task_id, user_id=user.id)
     return TaskOut.model_validate(task)
 
 
@@ -150,15 +128,7 @@ def calls_of_patient(
 
 @router.get("/{call_id}", response_model=CallDetail)
 def call_detail(call_id: int, session: SessionDep, user: NavigatorDep) -> CallDetail:
-    detail = service.call_detail(session, call_id=call_id)
-    record_audit(
-        session,
-        user_id=user.id,
-        action="patient.viewed_via_call",
-        patient_id=detail.patient.id,
-        detail={"call_id": call_id},
-    )
-    return detail
+    return actions.view_call(session, call_id=call_id, user_id=user.id)
 
 
 @router.get("/{call_id}/history", response_model=CallHistory)
@@ -170,20 +140,13 @@ def call_history(call_id: int, session: SessionDep, _user: NavigatorDep) -> Call
 def record_attempt(
     call_id: int, body: AttemptIn, session: SessionDep, settings: SettingsDep, user: NavigatorDep
 ) -> CallSummary:
-    call = service.record_attempt(
+    call = actions.record_attempt(
         session,
         settings,
         call_id=call_id,
         user_id=user.id,
         result=body.result,
         channel=body.channel,
-    )
-    record_audit(
-        session,
-        user_id=user.id,
-        action="call.attempt_recorded",
-        patient_id=call.patient_id,
-        detail={"call_id": call.id, "result": body.result.value, "channel": body.channel},
     )
     return CallSummary.model_validate(call)
 
@@ -196,32 +159,18 @@ def record_outcomes(
     settings: SettingsDep,
     user: NavigatorDep,
 ) -> list[OutcomeOut]:
-    saved = service.record_outcomes(
-        session, settings, call_id=call_id, user_id=user.id, outcomes=body.outcomes
+    saved = actions.record_outcomes(
+        session,
+        settings,
+        call_id=call_id,
+        user_id=user.id,
+        outcomes=body.outcomes,
+        complete=body.complete,
     )
-    call = service.get_call(session, call_id)
-    for outcome in saved:
-        record_audit(
-            session,
-            user_id=user.id,
-            action="call.outcome_recorded",
-            patient_id=call.patient_id,
-            appointment_id=outcome.appointment_id,
-            detail={"call_id": call_id, "outcome_id": outcome.id, "kind": outcome.kind},
-        )
-    if body.complete and call.status == "in_progress":
-        service.complete_call(session, call_id=call_id, user_id=user.id)
     return [OutcomeOut.model_validate(outcome) for outcome in saved]
 
 
 @router.post("/{call_id}/complete", response_model=CallSummary)
 def complete(call_id: int, session: SessionDep, user: NavigatorDep) -> CallSummary:
-    call = service.complete_call(session, call_id=call_id, user_id=user.id)
-    record_audit(
-        session,
-        user_id=user.id,
-        action="call.completed",
-        patient_id=call.patient_id,
-        detail={"call_id": call.id},
-    )
+    call = actions.complete_call(session, call_id=call_id, user_id=user.id)
     return CallSummary.model_validate(call)

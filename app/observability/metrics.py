@@ -170,7 +170,6 @@ class ServiceCollector(Collector):
             family.add_metric([str(version)], 1.0)
         yield family
 
-
     def _jobs(self) -> Iterable[Metric]:
         rows = _rows(
             self.database,

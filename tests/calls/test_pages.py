@@ -4,7 +4,7 @@ NHS-style error summary with nothing saved, stale forms, and the audit trail."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
@@ -66,6 +66,21 @@ def _answer(client: TestClient, csrf: str, call_id: int) -> None:
     assert response.status_code == 303
 
 
+def _rebook_form(
+    csrf: str, appointment_id: int, day: date, clock: str, **extra: object
+) -> dict[str, object]:
+    """The outcome form choosing "rebooked" for one appointment, with the new date and time."""
+    return {
+        "csrf_token": csrf,
+        f"decision-{appointment_id}": "rebooked",
+        f"rebook-{appointment_id}-day": str(day.day),
+        f"rebook-{appointment_id}-month": str(day.month),
+        f"rebook-{appointment_id}-year": str(day.year),
+        f"rebook-{appointment_id}-time": clock,
+        **extra,
+    }
+
+
 def test_the_queue_page_shows_counts_and_a_take_next_button(
     app_client: TestClient, session: Session, settings: Settings
 ) -> None:
@@ -117,16 +132,9 @@ def test_rebooked_with_bsl_is_saved_completes_the_call_and_shows_in_history(
 
     response = app_client.post(
         f"/calls/{call_id}/outcomes",
-        data={
-            "csrf_token": csrf,
-            f"decision-{appointment_id}": "rebooked",
-            f"rebook-{appointment_id}-day": str(new_day.day),
-            f"rebook-{appointment_id}-month": str(new_day.month),
-            f"rebook-{appointment_id}-year": str(new_day.year),
-            f"rebook-{appointment_id}-time": "14:30",
-            "other": ["bsl_interpreter"],
-            "complete": "yes",
-        },
+        data=_rebook_form(
+            csrf, appointment_id, new_day, "14:30", other=["bsl_interpreter"], complete="yes"
+        ),
         follow_redirects=False,
     )
 
@@ -172,16 +180,14 @@ def test_a_rebooking_can_move_the_appointment_to_another_clinic_of_the_same_spec
     new_day = local_today(settings, datetime.now(UTC)) + timedelta(days=21)
     response = app_client.post(
         f"/calls/{call_id}/outcomes",
-        data={
-            "csrf_token": csrf,
-            f"decision-{appointment_id}": "rebooked",
-            f"rebook-{appointment_id}-day": str(new_day.day),
-            f"rebook-{appointment_id}-month": str(new_day.month),
-            f"rebook-{appointment_id}-year": str(new_day.year),
-            f"rebook-{appointment_id}-time": "10:15",
-            f"rebook-{appointment_id}-clinic": other_code,
-            "complete": "yes",
-        },
+        data=_rebook_form(
+            csrf,
+            appointment_id,
+            new_day,
+            "10:15",
+            complete="yes",
+            **{f"rebook-{appointment_id}-clinic": other_code},
+        ),
         follow_redirects=False,
     )
 
@@ -206,15 +212,13 @@ def test_a_rebooking_into_a_clinic_that_does_not_exist_is_refused_at_that_field(
 
     response = app_client.post(
         f"/calls/{call_id}/outcomes",
-        data={
-            "csrf_token": csrf,
-            f"decision-{appointment_id}": "rebooked",
-            f"rebook-{appointment_id}-day": str(new_day.day),
-            f"rebook-{appointment_id}-month": str(new_day.month),
-            f"rebook-{appointment_id}-year": str(new_day.year),
-            f"rebook-{appointment_id}-time": "10:15",
-            f"rebook-{appointment_id}-clinic": "NO-SUCH-CLINIC",
-        },
+        data=_rebook_form(
+            csrf,
+            appointment_id,
+            new_day,
+            "10:15",
+            **{f"rebook-{appointment_id}-clinic": "NO-SUCH-CLINIC"},
+        ),
     )
 
     assert response.status_code == 422
