@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str = ""
+    # PostgreSQL connections per process: pool_size kept open, up to max_overflow more under
+    # load. Keep (pool_size + max_overflow) x processes under the server's max_connections.
+    database_pool_size: int = Field(default=5, ge=1, le=100)
+    database_max_overflow: int = Field(default=5, ge=0, le=100)
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
     public_base_url: str = "http://127.0.0.1:8000"
     timezone: str = "Europe/London"

@@ -18,6 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Connections per process (each uvicorn worker, each `navigator worker`). A request holds one
+# for its length; past about ten at once a process only queues on its own CPU, and the sum
+# over every process must stay under PostgreSQL's max_connections (100 by default). With 10 +
+# 20 per worker, four workers under load opened more than 100 and requests got 503s. A request
+# that finds the pool busy waits (pool_timeout, 30 s) instead.
+DEFAULT_POOL_SIZE = 5
+DEFAULT_MAX_OVERFLOW = 5
 
 
 def create_db_engine(database_url: str, **kwargs: Any) -> Engine:
@@ -35,8 +42,8 @@ def create_db_engine(database_url: str, **kwargs: Any) -> Engine:
         _make_sqlite_transactional(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_size", DEFAULT_POOL_SIZE)
+    kwargs.setdefault("max_overflow", DEFAULT_MAX_OVERFLOW)
     return create_engine(url, **kwargs)
 
 
@@ -71,7 +78,17 @@ class Database:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = create_db_engine(settings.database_url)
+        self.engine = create_db_engine(
+            settings.database_url,
+            **(
+                {}
+                if settings.is_sqlite
+                else {
+                    "pool_size": settings.database_pool_size,
+                    "max_overflow": settings.database_max_overflow,
+                }
+            ),
+        )
         self.sessions = create_session_factory(self.engine)
 
     @contextmanager
