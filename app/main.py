@@ -21,6 +21,7 @@ from app.auth.pages import router as auth_pages
 from app.auth.router import router as auth_router
 from app.calls.pages import router as calls_pages
 from app.calls.router import router as calls_router
+from app.db.admission import AdmissionMiddleware
 from app.db.errors import install_database_error_handlers
 from app.db.session import Database
 from app.errors import DomainError
@@ -107,6 +108,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         # JSON for the API, the NHS-style error page (or sign-in redirect) for pages.
         return domain_error_response(request, error)
 
+    if not settings.is_sqlite:
+        # Innermost: a request waiting for a slot is already counted, timed and logged.
+        app.add_middleware(
+            AdmissionMiddleware, limit=settings.database_pool_size + settings.database_max_overflow
+        )
     install_ui(app)
     install_metrics_middleware(app)
     app.add_middleware(RequestContextMiddleware)

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     # load. Keep (pool_size + max_overflow) x processes under the server's max_connections.
     database_pool_size: int = Field(default=5, ge=1, le=100)
     database_max_overflow: int = Field(default=5, ge=0, le=100)
+    # How long a request waits for a free connection before it is answered 503.
+    database_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
     public_base_url: str = "http://127.0.0.1:8000"
     timezone: str = "Europe/London"

@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, Path, Request, Response
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.errors import DomainError, InvalidInputError
 from app.ui.errors import domain_error_response
@@ -45,14 +46,21 @@ def install_database_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
-    async def database_unavailable(request: Request, error: DBAPIError) -> Response:
+    @app.exception_handler(PoolTimeoutError)
+    async def database_unavailable(
+        request: Request, error: DBAPIError | PoolTimeoutError
+    ) -> Response:
         # A restart or failover: the pool drops dead connections (pre-ping) and the next
-        # request reconnects; this one is answered 503 so clients and balancers retry.
-        logger.warning(
-            "database unavailable: %s (connection invalidated: %s)",
-            type(error.orig).__name__,
-            error.connection_invalidated,
-        )
+        # request reconnects; this one is answered 503 so clients and balancers retry. The
+        # same when no connection came free in time (PoolTimeoutError): busy, not broken.
+        if isinstance(error, DBAPIError):
+            logger.warning(
+                "database unavailable: %s (connection invalidated: %s)",
+                type(error.orig).__name__,
+                error.connection_invalidated,
+            )
+        else:
+            logger.warning("no database connection came free in time")
         response = domain_error_response(
             request,
             DatabaseUnavailableError(

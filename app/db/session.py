@@ -86,6 +86,7 @@ class Database:
                 else {
                     "pool_size": settings.database_pool_size,
                     "max_overflow": settings.database_max_overflow,
+                    "pool_timeout": settings.database_pool_timeout_seconds,
                 }
             ),
         )
