@@ -47,14 +47,14 @@ from app.settings import Settings, get_settings
 
 logger = logging.getLogger("navigator.worker")
 
-JobRun = Callable[[Database, Settings, date], dict[str, Any]]
+JobFunction = Callable[[Database, Settings, date], dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class DailyJob:
     name: str
     at: clock_time  # local time in settings.timezone
-    run: JobRun
+    run: JobFunction
 
 
 @dataclass

@@ -16,7 +16,7 @@ from app.cli import app as cli_app
 from app.db.session import Database
 from app.jobs.tables import JobRun
 from app.settings import Settings
-from app.worker import DailyJob, Worker, advisory_key, job_lock
+from app.worker import DailyJob, JobFunction, Worker, advisory_key, job_lock
 
 
 class Clock:
@@ -33,6 +33,19 @@ def recording_job(name: str, at: clock_time, runs: list[tuple[str, date]]) -> Da
         return {"count": 1}
 
     return DailyJob(name, at, run)
+
+
+def failing_once(error: Exception, result: dict[str, Any]) -> JobFunction:
+    """A job that raises `error` on its first run and returns `result` after."""
+    attempts: list[int] = []
+
+    def run(_database: Database, _settings: Settings, _day: date) -> dict[str, Any]:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise error
+        return result
+
+    return run
 
 
 def test_a_daily_job_runs_once_a_day_at_or_after_its_local_time(
@@ -72,14 +85,7 @@ def test_local_time_follows_british_summer_time(database: Database, settings: Se
 def test_a_failed_job_is_retried_on_the_next_tick_and_dispatch_still_runs(
     database: Database, settings: Settings
 ) -> None:
-    attempts: list[int] = []
-
-    def flaky(_database: Database, _settings: Settings, _day: date) -> dict[str, Any]:
-        attempts.append(1)
-        if len(attempts) == 1:
-            raise RuntimeError("database went away")
-        return {}
-
+    flaky = failing_once(RuntimeError("database went away"), {})
     sent = iter([2, 0])
     worker = Worker(
         database,
@@ -180,14 +186,10 @@ def _runs(database: Database) -> list[JobRun]:
 def test_every_run_is_recorded_and_a_failure_keeps_only_the_error_class(
     database: Database, settings: Settings
 ) -> None:
-    attempts: list[int] = []
-
-    def flaky(_database: Database, _settings: Settings, _day: date) -> dict[str, Any]:
-        attempts.append(1)
-        if len(attempts) == 1:
-            raise RuntimeError("patient Ada Lovelace 07700 900123 broke it")
-        return {"calls_created": 12, "note": "text is not kept"}
-
+    flaky = failing_once(
+        RuntimeError("patient Ada Lovelace 07700 900123 broke it"),
+        {"calls_created": 12, "note": "text is not kept"},
+    )
     worker = Worker(
         database,
         settings,

@@ -66,6 +66,18 @@ def _answer(client: TestClient, csrf: str, call_id: int) -> None:
     assert response.status_code == 303
 
 
+def _answered_call(
+    session: Session, settings: Settings, client: TestClient
+) -> tuple[int, str, int]:
+    """One appointment queued; a navigator signed in has taken its call and reached the
+    patient. (appointment id, CSRF token, call id)"""
+    (appointment_id,) = _queue_today(session, settings)
+    csrf = _signed_in(session, client)
+    call_id = _take(client, csrf)
+    _answer(client, csrf, call_id)
+    return appointment_id, csrf, call_id
+
+
 def _rebook_form(
     csrf: str, appointment_id: int, day: date, clock: str, **extra: object
 ) -> dict[str, object]:
@@ -124,10 +136,7 @@ def test_the_call_screen_shows_what_the_call_needs_and_never_the_probability(
 def test_rebooked_with_bsl_is_saved_completes_the_call_and_shows_in_history(
     app_client: TestClient, session: Session, settings: Settings
 ) -> None:
-    (appointment_id,) = _queue_today(session, settings)
-    csrf = _signed_in(session, app_client)
-    call_id = _take(app_client, csrf)
-    _answer(app_client, csrf, call_id)
+    appointment_id, csrf, call_id = _answered_call(session, settings, app_client)
     new_day = local_today(settings, datetime.now(UTC)) + timedelta(days=20)
 
     response = app_client.post(
@@ -204,10 +213,7 @@ def test_a_rebooking_can_move_the_appointment_to_another_clinic_of_the_same_spec
 def test_a_rebooking_into_a_clinic_that_does_not_exist_is_refused_at_that_field(
     app_client: TestClient, session: Session, settings: Settings
 ) -> None:
-    (appointment_id,) = _queue_today(session, settings)
-    csrf = _signed_in(session, app_client)
-    call_id = _take(app_client, csrf)
-    _answer(app_client, csrf, call_id)
+    appointment_id, csrf, call_id = _answered_call(session, settings, app_client)
     new_day = local_today(settings, datetime.now(UTC)) + timedelta(days=21)
 
     response = app_client.post(
@@ -231,10 +237,7 @@ def test_a_rebooking_into_a_clinic_that_does_not_exist_is_refused_at_that_field(
 def test_contradictory_outcomes_show_the_error_summary_and_save_nothing(
     app_client: TestClient, session: Session, settings: Settings
 ) -> None:
-    (appointment_id,) = _queue_today(session, settings)
-    csrf = _signed_in(session, app_client)
-    call_id = _take(app_client, csrf)
-    _answer(app_client, csrf, call_id)
+    appointment_id, csrf, call_id = _answered_call(session, settings, app_client)
 
     response = app_client.post(
         f"/calls/{call_id}/outcomes",
@@ -259,10 +262,7 @@ def test_contradictory_outcomes_show_the_error_summary_and_save_nothing(
 def test_a_rebooking_without_a_real_date_is_refused_with_a_linked_error(
     app_client: TestClient, session: Session, settings: Settings
 ) -> None:
-    (appointment_id,) = _queue_today(session, settings)
-    csrf = _signed_in(session, app_client)
-    call_id = _take(app_client, csrf)
-    _answer(app_client, csrf, call_id)
+    appointment_id, csrf, call_id = _answered_call(session, settings, app_client)
 
     response = app_client.post(
         f"/calls/{call_id}/outcomes",
@@ -284,10 +284,7 @@ def test_a_rebooking_without_a_real_date_is_refused_with_a_linked_error(
 def test_a_stale_form_for_a_call_completed_elsewhere_is_refused_clearly(
     app_client: TestClient, session: Session, settings: Settings
 ) -> None:
-    (appointment_id,) = _queue_today(session, settings)
-    csrf = _signed_in(session, app_client)
-    call_id = _take(app_client, csrf)
-    _answer(app_client, csrf, call_id)
+    appointment_id, csrf, call_id = _answered_call(session, settings, app_client)
     form = {"csrf_token": csrf, f"decision-{appointment_id}": "confirmed", "complete": "yes"}
     assert app_client.post(f"/calls/{call_id}/outcomes", data=form).status_code == 200
 
