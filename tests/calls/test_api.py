@@ -123,6 +123,8 @@ def test_a_navigator_works_a_call_through_the_api(
         ("call.attempt_recorded", patient_id),
         ("call.outcome_recorded", patient_id),
         ("call.outcome_recorded", patient_id),
+        # Completing with the outcomes is audited as on the call screen.
+        ("call.completed", patient_id),
     ]
 
 
