@@ -33,6 +33,9 @@ from app.ui.templating import render
 
 router = APIRouter(include_in_schema=False)
 
+# Every user-administration page: an admin signed in, or a redirect / 403.
+Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
+
 SIGN_IN_COOKIE = "navigator_sign_in"
 AUDIT_PAGE_SIZE = 50
 ROLE_CHOICES = [(role.value, role.label) for role in Role]
@@ -219,7 +222,7 @@ MESSAGES = {
 @router.get("/admin/users")
 def users_page(
     request: Request,
-    _admin: Annotated[User, Depends(require_role(Role.ADMIN))],
+    _admin: Admin,
     session: SessionDep,
     done: Annotated[str | None, Query(max_length=32)] = None,
     name: Annotated[str | None, Query(max_length=64)] = None,
@@ -249,9 +252,7 @@ def _new_user_page(
 
 
 @router.get("/admin/users/new")
-def new_user_form(
-    request: Request, _admin: Annotated[User, Depends(require_role(Role.ADMIN))]
-) -> Response:
+def new_user_form(request: Request, _admin: Admin) -> Response:
     return _new_user_page(request)
 
 
@@ -265,7 +266,7 @@ def _field_errors(error: DomainError, default_field: str) -> dict[str, str]:
 @router.post("/admin/users")
 def create_user(
     request: Request,
-    admin: Annotated[User, Depends(require_role(Role.ADMIN))],
+    admin: Admin,
     session: SessionDep,
     username: Annotated[str, Form(max_length=200)] = "",
     role: Annotated[str, Form(max_length=32)] = "",
@@ -304,7 +305,7 @@ def _after_change(action: str, user: User) -> Response:
 def change_role(
     user_id: int,
     request: Request,
-    admin: Annotated[User, Depends(require_role(Role.ADMIN))],
+    admin: Admin,
     session: SessionDep,
     role: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
@@ -319,7 +320,7 @@ def change_role(
 @router.post("/admin/users/{user_id}/deactivate")
 def deactivate(
     user_id: int,
-    admin: Annotated[User, Depends(require_role(Role.ADMIN))],
+    admin: Admin,
     session: SessionDep,
 ) -> Response:
     user = service.set_active(session, user_id=user_id, active=False, changed_by=admin.id)
@@ -329,7 +330,7 @@ def deactivate(
 @router.post("/admin/users/{user_id}/activate")
 def activate(
     user_id: int,
-    admin: Annotated[User, Depends(require_role(Role.ADMIN))],
+    admin: Admin,
     session: SessionDep,
 ) -> Response:
     user = service.set_active(session, user_id=user_id, active=True, changed_by=admin.id)
@@ -339,7 +340,7 @@ def activate(
 @router.post("/admin/users/{user_id}/unlock")
 def unlock(
     user_id: int,
-    admin: Annotated[User, Depends(require_role(Role.ADMIN))],
+    admin: Admin,
     session: SessionDep,
 ) -> Response:
     user = service.unlock(session, user_id=user_id, changed_by=admin.id)
