@@ -6,7 +6,7 @@
 FROM node:20-slim AS frontend
 WORKDIR /build
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund \
+RUN npm ci --omit=dev --no-audit --no-fund \
     && mkdir -p nhsuk \
     && cp node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.css \
           node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.js nhsuk/ \
