@@ -30,8 +30,11 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str = ""
-    # PostgreSQL connections per process: pool_size kept open, up to max_overflow more under
-    # load. Keep (pool_size + max_overflow) x processes under the server's max_connections.
+    # PostgreSQL connections per process (each uvicorn worker, each `navigator worker`):
+    # pool_size kept open, up to max_overflow more under load. Keep (pool_size + max_overflow)
+    # x processes under the server's max_connections (100 by default): at 10 + 20, four
+    # workers under load opened more than 100 and requests got 503s. Past about ten at once a
+    # process only queues on its own CPU anyway.
     database_pool_size: int = Field(default=5, ge=1, le=100)
     database_max_overflow: int = Field(default=5, ge=0, le=100)
     # How long a request waits for a free connection before it is answered 503.

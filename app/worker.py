@@ -232,7 +232,7 @@ class Worker:
             job.name,
             today.isoformat(),
             time.perf_counter() - started,
-            {key: value for key, value in result.items() if isinstance(value, int | float)},
+            jobs_service.counts_only(result),
         )
         return "ran"
 

@@ -345,7 +345,7 @@ def _parse_outcomes(
                 kind=OutcomeKind(decision),
                 appointment_id=appointment_id,
                 new_start_at=new_start_at,
-                clinic_code=clinic_code or None if decision == OutcomeKind.REBOOKED else None,
+                clinic_code=(clinic_code or None) if decision == OutcomeKind.REBOOKED else None,
             )
         )
         fields.append(name if decision != OutcomeKind.REBOOKED else f"rebook-{appointment_id}")

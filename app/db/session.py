@@ -18,13 +18,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# Connections per process (each uvicorn worker, each `navigator worker`). A request holds one
-# for its length; past about ten at once a process only queues on its own CPU, and the sum
-# over every process must stay under PostgreSQL's max_connections (100 by default). With 10 +
-# 20 per worker, four workers under load opened more than 100 and requests got 503s. A request
-# that finds the pool busy waits (pool_timeout, 30 s) instead.
-DEFAULT_POOL_SIZE = 5
-DEFAULT_MAX_OVERFLOW = 5
 
 
 def create_db_engine(database_url: str, **kwargs: Any) -> Engine:
@@ -42,8 +35,6 @@ def create_db_engine(database_url: str, **kwargs: Any) -> Engine:
         _make_sqlite_transactional(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", DEFAULT_POOL_SIZE)
-    kwargs.setdefault("max_overflow", DEFAULT_MAX_OVERFLOW)
     return create_engine(url, **kwargs)
 
 

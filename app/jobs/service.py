@@ -5,11 +5,20 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.jobs.tables import JobRun, RunStatus
+
+
+def counts_only(result: dict[str, Any]) -> dict[str, int | float]:
+    """The numbers of a job's result: all that may be logged or stored (never patient data)."""
+    return {
+        key: value
+        for key, value in result.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
 
 
 def succeeded_on(session: Session, name: str, day: date) -> bool:
@@ -42,19 +51,6 @@ def finish(
     run = session.get_one(JobRun, run_id)
     run.status = status
     run.finished_at = utcnow()
-    # Numbers only: a job's summary must never carry patient data into this table.
-    run.summary = {
-        key: value
-        for key, value in (summary or {}).items()
-        if isinstance(value, int | float) and not isinstance(value, bool)
-    }
+    run.summary = counts_only(summary or {})
     run.error = error[:200] if error else None
     session.flush()
-
-
-def latest_runs(session: Session) -> list[JobRun]:
-    """The most recent run of each job."""
-    newest = select(JobRun.name, func.max(JobRun.id).label("id")).group_by(JobRun.name).subquery()
-    return list(
-        session.scalars(select(JobRun).join(newest, newest.c.id == JobRun.id).order_by(JobRun.name))
-    )

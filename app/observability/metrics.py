@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,12 +31,13 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import text
+from sqlalchemy import String, TextualSelect, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.asgi import route_template, watching_send
+from app.db.base import UTCDateTime
 from app.db.session import Database
 
 logger = logging.getLogger("navigator.metrics")
@@ -83,11 +84,11 @@ def install_metrics_middleware(app: FastAPI) -> None:
     app.add_middleware(RequestMetricsMiddleware)
 
 
-def _rows(database: Database, sql: str, **params: Any) -> list[Any] | None:
+def _rows(database: Database, sql: str | TextualSelect, **params: Any) -> list[Any] | None:
     """Rows of a read-only query, or None when its table is missing or the database is down."""
     try:
         with database.engine.connect() as connection:
-            return list(connection.execute(text(sql), params))
+            return list(connection.execute(text(sql) if isinstance(sql, str) else sql, params))
     except SQLAlchemyError:
         return None
 
@@ -173,7 +174,11 @@ class ServiceCollector(Collector):
     def _jobs(self) -> Iterable[Metric]:
         rows = _rows(
             self.database,
-            "SELECT name, max(finished_at) FROM job_runs WHERE status = 'succeeded' GROUP BY name",
+            # Typed, so the timestamp comes back aware on SQLite too (stored as naive UTC).
+            text(
+                "SELECT name, max(finished_at) AS finished FROM job_runs "
+                "WHERE status = 'succeeded' GROUP BY name"
+            ).columns(name=String, finished=UTCDateTime),
         )
         if rows is None:
             return
@@ -185,14 +190,7 @@ class ServiceCollector(Collector):
         )
         for name, finished in rows:
             if finished is not None:
-                moment = (
-                    finished
-                    if isinstance(finished, datetime)
-                    else datetime.fromisoformat(str(finished))
-                )
-                if moment.tzinfo is None:
-                    moment = moment.replace(tzinfo=UTC)  # SQLite keeps UTC without a zone
-                family.add_metric([str(name)], moment.timestamp())
+                family.add_metric([str(name)], finished.timestamp())
         yield family
 
 
