@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from app.auth.dependencies import current_user
 from app.auth.roles import Role
 from app.auth.tables import User
-from app.db.session import Database
+from app.db.session import Database, SessionDep
 from app.observability.metrics import render_metrics
 from app.settings import Settings
 
@@ -30,7 +30,7 @@ def _bearer_matches(request: Request, settings: Settings) -> bool:
 
 @router.get("/metrics")
 async def metrics(
-    request: Request, user: Annotated[User | None, Depends(current_user)]
+    request: Request, user: Annotated[User | None, Depends(current_user)], session: SessionDep
 ) -> Response:
     settings: Settings = request.app.state.settings
     if not _bearer_matches(request, settings):
@@ -49,5 +49,9 @@ async def metrics(
                 {"detail": "You do not have permission to do that", "code": "forbidden"},
                 status_code=403,
             )
+    # End the request's own transaction first (signing in may have written to it): the gauges
+    # are read on connections of their own, and on SQLite they would wait on its write lock
+    # for the busy timeout, 30 s per gauge, then come back empty.
+    await run_in_threadpool(session.commit)
     database: Database = request.app.state.database
     return await run_in_threadpool(render_metrics, database, settings.timezone)

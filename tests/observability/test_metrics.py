@@ -63,6 +63,8 @@ def test_requests_are_counted_by_route_template_never_the_concrete_path(
 
     samples = scrape(client)
 
+    # Signed in too: the request's own session must not keep the gauges from the database.
+    assert samples["navigator_database_up"] == [({}, 1.0)]
     counted = [
         labels
         for labels, value in samples["navigator_http_requests_total"]
