@@ -11,7 +11,6 @@ import os
 import socket
 import statistics
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -203,7 +202,3 @@ def client_session(base: str, connections: int = 100) -> aiohttp.ClientSession:
         # Loopback http: the session cookie is Secure only in production.
         cookie_jar=aiohttp.CookieJar(unsafe=True),
     )
-
-
-if __name__ == "__main__":  # pragma: no cover - a library for the load scripts
-    sys.exit("import this from scripts/load_calls.py or scripts/load_service.py")

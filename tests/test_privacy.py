@@ -154,7 +154,7 @@ def run_page_and_manager_views(client: TestClient, patient_id: int, call_id: int
     slugs = _slugs(board.json())
     assert slugs, "the dashboard listed no tables"
     for slug in sorted(slugs):
-        client.get(f"/analytics/csv/{slug}")
+        assert client.get(f"/analytics/csv/{slug}").status_code == 200, slug
 
 
 def run_call_and_sms_flows(
