@@ -353,6 +353,20 @@ def _outcomes_for(
     return outcomes
 
 
+def _reached_before_start(channel: str) -> Any:
+    """The appointment's patient was reached on this channel before it started."""
+    return (
+        select(AppointmentContact.appointment_id)
+        .where(
+            AppointmentContact.channel == channel,
+            AppointmentContact.reached.is_(True),
+            AppointmentContact.contacted_at < Appointment.start_at,
+            AppointmentContact.appointment_id == Appointment.id,
+        )
+        .exists()
+    )
+
+
 def _draw_attendance(
     session: Session,
     settings: Settings,
@@ -368,26 +382,8 @@ def _draw_attendance(
     """Attend or DNA for every still-booked appointment starting on `day`."""
     start = datetime.combine(day, time.min, zone).astimezone(UTC)
     end = datetime.combine(day + timedelta(days=1), time.min, zone).astimezone(UTC)
-    reached_call = (
-        select(AppointmentContact.appointment_id)
-        .where(
-            AppointmentContact.channel == "call",
-            AppointmentContact.reached.is_(True),
-            AppointmentContact.contacted_at < Appointment.start_at,
-            AppointmentContact.appointment_id == Appointment.id,
-        )
-        .exists()
-    )
-    sms_delivered = (
-        select(AppointmentContact.appointment_id)
-        .where(
-            AppointmentContact.channel == "sms",
-            AppointmentContact.reached.is_(True),
-            AppointmentContact.contacted_at < Appointment.start_at,
-            AppointmentContact.appointment_id == Appointment.id,
-        )
-        .exists()
-    )
+    reached_call = _reached_before_start("call")
+    sms_delivered = _reached_before_start("sms")
     rows = session.execute(
         select(
             Appointment.id,
