@@ -10,13 +10,16 @@ from app import __version__, worker
 from app.analytics import cli as analytics_cli
 from app.auth import cli as auth_cli
 from app.calls import cli as calls_cli
+from app.clock import current_clock
 from app.console import JsonFlag, emit, handles_domain_errors
 from app.db import migrate
+from app.feed import cli as feed_cli
 from app.imports import cli as imports_cli
 from app.risk import cli as risk_cli
 from app.settings import get_settings
 from app.sms import cli as sms_cli
 from app.synth import cli as synth_cli
+from app.targeting import cli as targeting_cli
 
 app = typer.Typer(
     name="navigator",
@@ -74,7 +77,9 @@ def demo(
     """Migrate, synthesise a trust, import, train, score, queue, remind, then serve."""
     from app.demo import prepare_demo
 
-    summary = prepare_demo(get_settings(), patients=patients, show_progress=not as_json)
+    summary = prepare_demo(
+        get_settings(), patients=patients, show_progress=not as_json, clock=current_clock()
+    )
     emit(summary.as_dict(), summary.human(), as_json=as_json)
     if not no_serve:
         from app.web import run_server
@@ -89,7 +94,9 @@ synth_cli.register(app)
 sms_cli.register(app)
 risk_cli.register(app)
 analytics_cli.register(app)
+targeting_cli.register(app)
 worker.register(app)
+feed_cli.register(app)
 
 
 def main() -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from app.clock import SYSTEM_CLOCK, Clock
 from app.console import NULL_PROGRESS, progress_bar
 from app.db import migrate
 from app.db.session import Database
@@ -40,13 +40,19 @@ class DemoSummary:
 
 @dataclass
 class DemoContext:
-    """What the demo steps share: settings, the database and the demo's options."""
+    """What the demo steps share: settings, the database, the clock and the demo's options."""
 
     settings: Settings
     database: Database
     patients: int
     show_progress: bool
     summary: DemoSummary
+    clock: Clock = SYSTEM_CLOCK
+
+    @property
+    def today(self) -> date:
+        """The trust's local day now: the demo is built around whatever day it is run on."""
+        return self.settings.calendar.today(self.clock.now())
 
 
 DemoStep = Callable[[DemoContext], None]
@@ -58,12 +64,13 @@ def _migrate(context: DemoContext) -> None:
 
 
 def _synthesise_and_import(context: DemoContext) -> None:
+    from app.clock import SYSTEM_CLOCK
     from app.imports.service import import_appointments, import_patients
     from app.synth.service import write_trust
 
     settings = context.settings
     out_dir = settings.data_dir / "demo"
-    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    today = context.today
     trust = write_trust(
         out_dir,
         patients=context.patients,
@@ -83,7 +90,12 @@ def _synthesise_and_import(context: DemoContext) -> None:
             if context.show_progress
             else nullcontext(NULL_PROGRESS) as progress
         ):
-            report = importer(context.database, out_dir / f"{kind}.csv", progress=progress)
+            report = importer(
+                context.database,
+                out_dir / f"{kind}.csv",
+                progress=progress,
+                now=SYSTEM_CLOCK.now(),
+            )
         context.summary.add(
             f"import {kind}",
             f"{report.inserted:,} inserted, {report.updated:,} updated, "
@@ -100,8 +112,8 @@ def _accounts(context: DemoContext) -> None:
 def _queue(context: DemoContext) -> None:
     from app.calls.cli import build_for_day
 
-    today = datetime.now(ZoneInfo(context.settings.timezone)).date()
-    result = build_for_day(context.database, context.settings, today)
+    today = context.today
+    result = build_for_day(context.database, context.settings, today, clock=context.clock)
     context.summary.add(
         "queue",
         f"{result.calls_in_queue} calls queued for {today} "
@@ -112,10 +124,11 @@ def _queue(context: DemoContext) -> None:
 def _reminders(context: DemoContext) -> None:
     from app.sms.service import schedule_reminders, seed_default_templates
 
-    today = datetime.now(ZoneInfo(context.settings.timezone)).date()
+    now = context.clock.now()
+    today = context.settings.calendar.today(now)
     with context.database.unit_of_work() as session:
-        seed_default_templates(session)
-        reminders = schedule_reminders(session, context.settings, on_date=today)
+        seed_default_templates(session, now=now)
+        reminders = schedule_reminders(session, context.settings, on_date=today, now=now)
     context.summary.add(
         "sms reminders",
         f"{reminders.created} queued, {reminders.already_scheduled} already queued, "
@@ -145,8 +158,7 @@ def _programme_history(context: DemoContext) -> None:
     from app.risk.service import score_appointments
 
     settings = context.settings
-    zone = ZoneInfo(settings.timezone)
-    today = datetime.now(zone).date()
+    today = context.today
     first_day = today - timedelta(weeks=PROGRAMME_WEEKS)
     with context.database.unit_of_work() as session:
         navigator_ids = tuple(
@@ -156,8 +168,9 @@ def _programme_history(context: DemoContext) -> None:
             score_appointments(
                 session,
                 settings,
-                start=datetime.combine(first_day, time.min, tzinfo=zone),
-                end=datetime.combine(today, time.min, tzinfo=zone),
+                start=settings.calendar.day_start(first_day),
+                end=settings.calendar.day_start(today),
+                now=settings.calendar.day_start(today),
             )
     history = simulate_programme(
         context.database,
@@ -181,11 +194,14 @@ DEMO_STEPS: list[DemoStep] = [
 ]
 
 
-def prepare_demo(settings: Settings, *, patients: int, show_progress: bool) -> DemoSummary:
+def prepare_demo(
+    settings: Settings, *, patients: int, show_progress: bool, clock: Clock = SYSTEM_CLOCK
+) -> DemoSummary:
+    """Prepare the demo around the clock's local day (the system clock: the demo is live)."""
     summary = DemoSummary()
     database = Database(settings)
     try:
-        context = DemoContext(settings, database, patients, show_progress, summary)
+        context = DemoContext(settings, database, patients, show_progress, summary, clock)
         for step in DEMO_STEPS:
             step(context)
     finally:

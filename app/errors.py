@@ -6,6 +6,7 @@ the CLI prints the message and exits non-zero.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -44,3 +45,14 @@ class NotReadyError(DomainError):
 
     status_code = 409
     code = "not_ready"
+
+
+class TooManyRequestsError(DomainError):
+    """Slow down: answered 429 with `Retry-After` (whole seconds until a retry can succeed)."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(retry_after))

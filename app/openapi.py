@@ -3,7 +3,8 @@
 FastAPI documents only 200 and 422. Domain errors (`app.errors`) answer 400, 404 and 409,
 and an unreachable database 503, with `{"detail", "code", "errors"?}` from any operation;
 guarded operations (per `app.auth.policy`) also answer 401 and 403, webhooks 403 for a bad
-signature; signing in answers 401 and 429; 422 is either FastAPI's validation body or a domain
+signature; signing in answers 401 and 429, patient reads 429 (bulk-read limit), bodies
+413 past their limit; 422 is either FastAPI's validation body or a domain
 error. Documenting them lets clients and the schemathesis fuzz tests hold the API to its
 schema.
 """
@@ -34,12 +35,14 @@ DESCRIPTIONS = {
     "404": "Not found",
     "409": "Conflicts with the current state",
     "422": "The request or a value in it is not valid",
-    "429": "Too many attempts; wait and try again",
+    "413": "The request body is larger than this route accepts",
+    "429": "Too many attempts or reads; wait the Retry-After seconds and try again",
     "503": "The database is briefly unreachable; retry after the Retry-After seconds",
 }
 EVERY_OPERATION = ("400", "404", "409", "503")
 GUARDED = ("401", "403")
 SIGN_IN = ("401", "429")
+PATIENT_READ_PREFIXES = ("/api/patients", "/api/appointments")
 
 
 def _error_response(status: str) -> dict[str, Any]:
@@ -61,6 +64,10 @@ def add_error_responses(document: dict[str, Any]) -> dict[str, Any]:
                 statuses.extend(SIGN_IN)
             if path.startswith("/webhooks/"):
                 statuses.append("403")  # a missing or wrong X-Twilio-Signature
+            if method.upper() in {"POST", "PUT", "PATCH"}:
+                statuses.append("413")  # app.asgi.BodyLimitMiddleware
+            if path.startswith(PATIENT_READ_PREFIXES) and method.upper() == "GET":
+                statuses.append("429")  # app.auth.reads: the per-user bulk-read limit
             responses = operation.setdefault("responses", {})
             for status in statuses:
                 responses.setdefault(status, _error_response(status))

@@ -7,12 +7,15 @@ with a missing or placeholder secret.
 from __future__ import annotations
 
 import functools
+import json
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.localtime import TrustCalendar
 
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me"  # noqa: S105 - refused in production
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", DEVELOPMENT_SECRET_KEY}
@@ -57,9 +60,15 @@ class Settings(BaseSettings):
     call_horizon_days: int = 7
     # Ethnicity is always audited; whether it is also a model input is a choice (default off).
     risk_include_ethnicity: bool = False
-    # Bands navigators see (risk is a calibrated probability of a DNA).
+    # Bands navigators see. "capacity" (default): set from the trust's own risk distribution,
+    # high = the share of a day's callable appointments the navigators can call, medium = the
+    # next band of the same size; "fixed": the probabilities below.
+    risk_band_method: Literal["capacity", "fixed"] = "capacity"
     risk_band_medium: float = 0.08
     risk_band_high: float = 0.15
+    # A group whose observed-minus-predicted DNA rate interval lies wholly beyond this many
+    # probability points is flagged as under- or over-predicted on the model card.
+    risk_calibration_limit: float = 0.01
     # Best-worst AUROC gap between groups above which the model card flags the attribute.
     risk_fairness_gap_limit: float = 0.05
     risk_min_training_rows: int = 1000
@@ -84,12 +93,43 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = 15
     # A failed sign-in waits this long before answering, so guessing is slow for everyone.
     login_failure_delay_ms: int = 300
-    # Failed sign-ins allowed per client address per minute (per process) before a 429.
+    # Failed sign-ins allowed per client address per minute (per process); past it a wrong
+    # password waits `login_throttled_delay_ms` and answers 429 with Retry-After, while the
+    # right password still signs in (the per-account lockout is what protects an account).
     login_attempts_per_minute: int = 20
+    login_throttled_delay_ms: int = Field(default=2_000, ge=0, le=30_000)
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (the reverse proxy's
+    # addresses, comma-separated or a JSON list). Default none: the TCP peer is the client.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Request bodies are refused (413) past these sizes before anything parses them.
+    body_limit_json_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)
+    body_limit_form_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)
+    body_limit_webhook_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    body_limit_sign_in_bytes: int = Field(default=8 * 1024, ge=1024, le=1024 * 1024)
+
+    # Patient-level reads (records and lists of them) per user: at most this many requests
+    # and this many patient rows returned per rolling minute; past either, 429 + Retry-After.
+    read_limit_requests_per_minute: int = Field(default=120, ge=1)
+    read_limit_patients_per_minute: int = Field(default=1_500, ge=1)
+    # The audit page's unusual-access report: more distinct patients read by one user in one
+    # hour than this is flagged; reads outside the working day are flagged too.
+    audit_unusual_patients_per_hour: int = Field(default=60, ge=1)
+    # A patient found through an audited search stays visible to that navigator this long.
+    search_access_hours: int = Field(default=12, ge=1, le=72)
 
     # Imports and synthetic trust (see app/imports, app/synth): rows validated and written
     # per bulk statement; memory grows with it, round trips shrink.
     import_chunk_size: int = Field(default=5_000, ge=1, le=20_000)
+
+    # The HL7 v2 feed (see app/feed and docs/feed.md): `navigator feed hl7` listens here.
+    feed_host: str = "127.0.0.1"
+    feed_port: int = Field(default=2575, ge=0, le=65535)
+    # A message over this size is answered AR and kept (its first bytes) as a dead letter.
+    feed_max_message_bytes: int = Field(default=1_000_000, ge=1_000, le=50_000_000)
+    # Messages applied in one transaction when several arrive at once (one commit, then
+    # each is acknowledged); one at a time from a single sender waiting for its ACK.
+    feed_batch_size: int = Field(default=200, ge=1, le=5_000)
 
     # Navigator calls (see app/calls): the daily queue, hold-out, capacity and retries.
     # The call window is a range of days ahead of the queue date, inclusive ("6-8" = 6, 7, 8).
@@ -113,6 +153,29 @@ class Settings(BaseSettings):
     # working morning.
     calls_day_start_hour: int = Field(default=9, ge=0, le=23)
     calls_day_end_hour: int = Field(default=17, ge=1, le=24)
+    # Rebook and cancel requests (see app/bookings): a PAS appointment matches an open rebook
+    # request when it starts within this many days of the agreed time; requests the PAS has
+    # not honoured after this many working days become booking-team tasks.
+    bookings_match_tolerance_days: int = Field(default=7, ge=0, le=180)
+    bookings_escalate_after_working_days: int = Field(default=3, ge=1, le=60)
+    # Clinic sessions a navigator may rebook into (local time): weekdays (Monday 0), the
+    # first and last start time, and how far ahead.
+    calls_rebook_weekdays: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+    calls_rebook_opens: time = time(8, 0)
+    calls_rebook_closes: time = time(18, 0)
+    calls_rebook_horizon_weeks: int = Field(default=26, ge=1)
+    # Benefit targeting (see app/targeting): which ranking the queue uses ("risk", today's
+    # priority, or "benefit", expected DNAs avoided, only once the switching rule allows it),
+    # the equity floor (each priority group gets at least floor_scale x its share of the
+    # window's DNA burden in call capacity) and the share of calls spent exploring.
+    calls_queue_policy: Literal["risk", "benefit"] = "risk"
+    targeting_floor_scale: float = Field(default=1.0, ge=0.0, le=1.0)
+    targeting_exploration_share: float = Field(default=0.10, ge=0.0, le=1.0)
+    targeting_min_holdout_outcomes: int = Field(default=300, ge=1)
+    targeting_min_training_rows: int = Field(default=1000, ge=1)
+    targeting_min_subgroup: int = Field(default=30, ge=1)
+    targeting_validation_share: float = Field(default=0.25, gt=0.0, lt=1.0)
+    targeting_bootstrap_replicates: int = Field(default=200, ge=0)
     # SMS reminders and dispatcher (see app/sms).
     sms_reminder_offsets_days: list[int] = Field(default_factory=lambda: [7, 2])
     sms_quiet_hours_start: time = time(20, 0)  # local time (settings.timezone), DST aware
@@ -156,6 +219,15 @@ class Settings(BaseSettings):
                 raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -163,6 +235,11 @@ class Settings(BaseSettings):
     @property
     def call_horizon(self) -> timedelta:
         return timedelta(days=self.call_horizon_days)
+
+    @property
+    def calendar(self) -> TrustCalendar:
+        """The trust's local days and navigators' working hours (`app/localtime.py`)."""
+        return TrustCalendar(self.timezone, self.calls_day_start_hour, self.calls_day_end_hour)
 
 
 @functools.cache

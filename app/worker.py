@@ -14,36 +14,38 @@ reminder scheduling) at configured local times. A simple loop, no scheduler libr
   workers never build the same queue at the same moment (the second waits, then finds
   nothing left to do); the dispatcher claims messages with `FOR UPDATE SKIP LOCKED` itself.
 
-Jobs are looked up from the features present (calls, SMS), so the worker runs whatever part
-of the service is installed.
+Every feature is always installed, so the jobs and the dispatcher are plain imports. The
+worker's `Clock` (the system clock in production) decides the local day and time of day
+through `settings.calendar`, and every job and dispatch pass is stamped by it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import logging
 import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from datetime import time as clock_time
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
-from sqlalchemy import text
 
+from app.bookings import service as bookings_service
+from app.calls.cli import build_for_day
+from app.clock import SYSTEM_CLOCK, Clock, current_clock
 from app.console import JsonFlag, emit, handles_domain_errors
+from app.db.dialect import advisory_lock
 from app.db.session import Database
 from app.jobs import service as jobs_service
 from app.jobs.tables import RunStatus
 from app.settings import Settings, get_settings
+from app.sms import service as sms_service
+from app.sms.dispatcher import Dispatcher
+from app.sms.providers import build_sender
 
 logger = logging.getLogger("navigator.worker")
 
@@ -79,84 +81,68 @@ def parse_local_time(value: str) -> clock_time:
     return clock_time(int(hours), int(minutes))
 
 
-def advisory_key(name: str) -> int:
-    """A stable signed 64-bit key per job name (PostgreSQL advisory locks take a bigint)."""
-    digest = hashlib.sha256(f"navigator.worker.{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+# --- the jobs --------------------------------------------------------------------------------
 
 
-@contextmanager
-def job_lock(database: Database, name: str) -> Iterator[None]:
-    """Hold the job's PostgreSQL advisory lock while it runs (no-op on SQLite: one process)."""
-    if database.settings.is_sqlite:
-        yield
-        return
-    key = advisory_key(name)
-    with database.engine.connect() as connection:
-        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-        connection.commit()
-        try:
-            yield
-        finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-            connection.commit()
+def queue_job(clock: Clock) -> JobFunction:
+    """The morning queue build, stamped by the worker's clock."""
+
+    def build_call_queue(database: Database, settings: Settings, day: date) -> dict[str, Any]:
+        return build_for_day(database, settings, day, clock=clock).as_dict()
+
+    return build_call_queue
 
 
-# --- the jobs of the features present -----------------------------------------------------
+def reminder_job(clock: Clock) -> JobFunction:
+    """Reminder scheduling for a day, its rows stamped by the worker's clock."""
+
+    def schedule_reminders(database: Database, settings: Settings, day: date) -> dict[str, Any]:
+        now = clock.now()
+        with database.unit_of_work() as session:
+            sms_service.seed_default_templates(session, now=now)
+            summary = sms_service.schedule_reminders(session, settings, on_date=day, now=now)
+        return summary.as_dict()
+
+    return schedule_reminders
 
 
-def _feature_present(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
+def booking_requests_job(clock: Clock) -> JobFunction:
+    """Reconcile booking requests with the PAS and escalate the overdue ones (app/bookings)."""
+
+    def follow_up_requests(database: Database, settings: Settings, day: date) -> dict[str, Any]:
+        now = clock.now()
+        with database.unit_of_work() as session:
+            result = bookings_service.reconcile(session, settings, now=now).as_dict()
+            result["escalated"] = bookings_service.escalate_overdue(session, settings, now=now)
+        return result
+
+    return follow_up_requests
 
 
-def build_call_queue(database: Database, settings: Settings, day: date) -> dict[str, Any]:
-    calls_cli = importlib.import_module("app.calls.cli")
-    result = calls_cli.build_for_day(database, settings, day)
-    as_dict: Callable[[], dict[str, Any]] | None = getattr(result, "as_dict", None)
-    return as_dict() if as_dict else {"built": True}
+def default_jobs(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> list[DailyJob]:
+    return [
+        DailyJob(
+            "queue_build", parse_local_time(settings.worker_queue_build_time), queue_job(clock)
+        ),
+        DailyJob(
+            "sms_schedule", parse_local_time(settings.worker_reminder_time), reminder_job(clock)
+        ),
+        DailyJob(
+            "booking_requests",
+            parse_local_time(settings.worker_queue_build_time),
+            booking_requests_job(clock),
+        ),
+    ]
 
 
-def schedule_reminders(database: Database, settings: Settings, day: date) -> dict[str, Any]:
-    service = importlib.import_module("app.sms.service")
-    with database.unit_of_work() as session:
-        service.seed_default_templates(session)
-        summary = service.schedule_reminders(session, settings, on_date=day)
-    result: dict[str, Any] = summary.as_dict()
-    return result
-
-
-def default_jobs(settings: Settings) -> list[DailyJob]:
-    jobs = []
-    if _feature_present("app.calls.cli"):
-        jobs.append(
-            DailyJob(
-                "queue_build", parse_local_time(settings.worker_queue_build_time), build_call_queue
-            )
-        )
-    if _feature_present("app.sms.service"):
-        jobs.append(
-            DailyJob(
-                "sms_schedule", parse_local_time(settings.worker_reminder_time), schedule_reminders
-            )
-        )
-    return jobs
-
-
-def default_dispatch(database: Database, settings: Settings) -> Callable[[], int] | None:
-    """One dispatcher pass (returns messages handed to the provider), if SMS is installed."""
-    if not _feature_present("app.sms.dispatcher"):
-        return None
-    # Imported by name: the worker must also run where SMS is not installed.
-    dispatcher_module = importlib.import_module("app.sms.dispatcher")
-    providers = importlib.import_module("app.sms.providers")
-    dispatcher = dispatcher_module.Dispatcher(database, settings, providers.build_sender(settings))
+def default_dispatch(
+    database: Database, settings: Settings, clock: Clock = SYSTEM_CLOCK
+) -> Callable[[], int]:
+    """One dispatcher pass; returns how many messages were handed to the provider."""
+    dispatcher = Dispatcher(database, settings, build_sender(settings, clock), clock=clock)
 
     def dispatch_once() -> int:
-        summary = dispatcher.run_once()
-        return int(getattr(summary, "submitted", 0))
+        return dispatcher.run_once().submitted
 
     return dispatch_once
 
@@ -171,22 +157,23 @@ class Worker:
         settings: Settings,
         jobs: list[DailyJob],
         dispatch: Callable[[], int] | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.database = database
         self.settings = settings
         self.jobs = jobs
         self.dispatch = dispatch
         self.clock = clock
-        self.zone = ZoneInfo(settings.timezone)
+        self.calendar = settings.calendar
         self.done: dict[str, date] = {}
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
     def due(self) -> tuple[date, list[DailyJob]]:
-        local = self.clock().astimezone(self.zone)
-        today = local.date()
+        now = self.clock.now()
+        today = self.calendar.today(now)
+        time_of_day = self.calendar.local(now).time()
         return today, [
-            job for job in self.jobs if local.time() >= job.at and self.done.get(job.name) != today
+            job for job in self.jobs if time_of_day >= job.at and self.done.get(job.name) != today
         ]
 
     def tick(self) -> TickSummary:
@@ -213,12 +200,14 @@ class Worker:
         """Run one daily job under its lock, recorded in `job_runs`: "ran", "failed" or
         "already_done" (a run for today had already succeeded)."""
         started = time.perf_counter()
-        with job_lock(self.database, job.name):
+        with advisory_lock(self.database.engine, job.name):
             with self.database.unit_of_work() as session:
                 if jobs_service.succeeded_on(session, job.name, today):
                     return "already_done"
                 # Committed before the job starts: a run left "running" died with its worker.
-                run_id = jobs_service.start(session, job.name, today, self.worker_id)
+                run_id = jobs_service.start(
+                    session, job.name, today, self.worker_id, now=self.clock.now()
+                )
             try:
                 result = job.run(self.database, self.settings, today)
             except Exception as error:
@@ -239,7 +228,7 @@ class Worker:
     def _finish(self, run_id: int, status: RunStatus, **details: Any) -> None:
         try:
             with self.database.unit_of_work() as session:
-                jobs_service.finish(session, run_id, status=status, **details)
+                jobs_service.finish(session, run_id, status=status, now=self.clock.now(), **details)
         except Exception:
             # The job's own work is committed; a lost record only means a later tick may run
             # the (idempotent) job again.
@@ -254,8 +243,14 @@ class Worker:
                     time.sleep(0.2)
 
 
-def build_worker(database: Database, settings: Settings) -> Worker:
-    return Worker(database, settings, default_jobs(settings), default_dispatch(database, settings))
+def build_worker(database: Database, settings: Settings, clock: Clock) -> Worker:
+    return Worker(
+        database,
+        settings,
+        default_jobs(settings, clock),
+        default_dispatch(database, settings, clock),
+        clock=clock,
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -273,7 +268,7 @@ def register(app: typer.Typer) -> None:
         settings = get_settings()
         configure_logging(settings.log_level, json_lines=settings.env == "production")
         database = Database(settings)
-        loop = build_worker(database, settings)
+        loop = build_worker(database, settings, current_clock())
         try:
             if once:
                 summary = loop.tick()

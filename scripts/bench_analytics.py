@@ -3,8 +3,10 @@
 Creates a throwaway PostgreSQL database, migrates it, bulk-inserts synthetic rows with
 set-based SQL (1,000,000 appointments over two years, 50,000 navigator calls with their
 hold-out assignments, attempts, outcomes and contact log), then times every query the
-dashboard runs and the impact report for a three-month period. The database is dropped at
-the end. Synthetic data only: no names, phone numbers from Ofcom's drama range.
+dashboard runs and the impact report for a three-month period, the manager's landing page
+(today's queues, last month, alerts) and the board pack for the last complete quarter. The
+database is dropped at the end. Synthetic data only: no names, phone numbers from Ofcom's
+drama range.
 
     .venv/bin/python scripts/bench_analytics.py [--server URL] [--appointments N] [--calls N]
 """
@@ -26,8 +28,8 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.analytics import charts, service
-from app.analytics.periods import Period
+from app.analytics import charts, landing, pages, service
+from app.analytics.periods import Period, preset_period
 from app.db import migrate
 from app.db.session import Database
 from app.settings import Settings
@@ -199,12 +201,16 @@ def main() -> None:
         settings = Settings(_env_file=None, database_url=url, analytics_navigator_hourly_cost=25.0)
         database = Database(settings)
         period = Period(today - timedelta(weeks=13), today)
+        # The landing page's "now": mid-morning of the benchmark's today; the board pack for
+        # the last complete quarter.
+        now = datetime.combine(today, datetime.min.time(), tzinfo=UTC) + timedelta(hours=10)
+        quarter = preset_period("last-quarter", today)
         with database.unit_of_work() as session:
             counts = {
                 table: session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
                 for table in ("appointments", "calls", "call_assignments", "call_attempts")
             }
-            start, end = period.bounds(settings.timezone)
+            start, end = period.bounds(settings.calendar)
             in_period = session.execute(
                 text("SELECT count(*) FROM appointments WHERE start_at >= :s AND start_at < :e"),
                 {"s": start, "e": end},
@@ -222,9 +228,19 @@ def main() -> None:
             def impact() -> None:
                 service.impact(session, settings, period)
 
+            def landing_page() -> None:
+                landing.landing(session, settings, now)
+
+            def board_pack() -> None:
+                board = service.dashboard(session, settings, quarter)
+                pages.cover_figures(board)
+
             dashboard()  # warm the caches once, as a live server would be
             dashboard_times = timed(dashboard, args.repeats)
             impact_times = timed(impact, args.repeats)
+            landing_page()
+            landing_times = timed(landing_page, args.repeats)
+            board_pack_times = timed(board_pack, args.repeats)
             report = service.impact(session, settings, period)
         database.dispose()
         result = {
@@ -242,10 +258,19 @@ def main() -> None:
                 "median": round(statistics.median(impact_times), 3),
                 "max": round(max(impact_times), 3),
             },
+            "landing_seconds": {
+                "median": round(statistics.median(landing_times), 3),
+                "max": round(max(landing_times), 3),
+            },
+            "board_pack_quarter_seconds": {
+                "median": round(statistics.median(board_pack_times), 3),
+                "max": round(max(board_pack_times), 3),
+                "target": 2.0,
+            },
             "target_seconds": 1.0,
             # The machine is shared: its load while measuring (1, 5, 15 minute averages).
             "load_average": [round(value, 2) for value in os.getloadavg()],
-            "within_target": max(dashboard_times) < 1.0 and max(impact_times) < 1.0,
+            "within_target": max(dashboard_times + impact_times + landing_times) < 1.0,
             "impact_sample": {
                 "call_arm": report.estimate.call_arm.appointments,
                 "holdout": report.estimate.holdout.appointments,

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ sys.path.insert(0, str(ROOT))
 from tests.databases import temporary_database  # noqa: E402
 
 APPOINTMENTS_PER_PATIENT = 5.0  # what the synthetic trust gives over 52 + 3 weeks
+# The import runs "on" the synthetic trust's today, so results never depend on the real date.
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -41,9 +43,9 @@ def child_import(database_url: str, folder: Path) -> dict[str, Any]:
     migrate.upgrade(database_url)
     database = Database(Settings(_env_file=None, database_url=database_url))
     started = time.perf_counter()
-    patients = import_patients(database, folder / "patients.csv")
+    patients = import_patients(database, folder / "patients.csv", now=NOW)
     middle = time.perf_counter()
-    appointments = import_appointments(database, folder / "appointments.csv")
+    appointments = import_appointments(database, folder / "appointments.csv", now=NOW)
     finished = time.perf_counter()
     database.dispose()
     usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -4,14 +4,16 @@ Creates a throwaway database, migrates it, bulk-inserts synthetic rows with set-
 (patients, clinics, 1,000,000 appointments of which 40,000 start in the call window, risk
 scores for every future appointment), then times `build_queue` for today, a same-day rebuild
 and a take-next. Then 50 navigators work that queue over loopback HTTP for a minute
-(`scripts/load_calls.py`: uvicorn with two workers, each navigator pausing about two seconds
-before each click). Prints one JSON object; the database is dropped afterwards.
+(`scripts/load_calls.py`: uvicorn with two workers, each navigator pausing 1-3 s before each
+click, confirming identity, and sending the call screen's lease heartbeat every ~3 s while a
+call is open). Prints one JSON object; the database is dropped afterwards.
 
-Targets: build < 10 s; take a call and record an outcome p95 < 150 ms with 50 navigators, no
-call taken twice, no error.
+Targets: build < 10 s; take a call and record an outcome p95 < 150 ms and heartbeats p95
+< 50 ms with 50 navigators, no call taken twice, no error.
 
     .venv/bin/python scripts/bench_queue.py [--server-url URL] [--appointments N] [--in-window N]
-        [--navigators 50] [--load-seconds 60] [--think-seconds 2] [--workers 2]
+        [--navigators 50] [--load-seconds 60] [--think-seconds 2] [--heartbeat-seconds 3]
+        [--workers 2]
 """
 
 from __future__ import annotations
@@ -114,6 +116,12 @@ def main() -> None:
     )
     parser.add_argument("--load-seconds", type=float, default=60)
     parser.add_argument("--think-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--heartbeat-seconds",
+        type=float,
+        default=3.0,
+        help="lease heartbeat interval while a call is open (0: none; the page uses 60)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers")
     args = parser.parse_args()
     with temporary_database(args.server_url, ROOT) as url:
@@ -182,7 +190,13 @@ def run(url: str, args: argparse.Namespace) -> dict[str, object]:
     if args.navigators:
         create_navigators(settings, args.navigators)
         with serving(url, args.workers) as (base, _pid):
-            load = run_navigators(base, args.navigators, args.load_seconds, args.think_seconds)
+            load = run_navigators(
+                base,
+                args.navigators,
+                args.load_seconds,
+                args.think_seconds,
+                args.heartbeat_seconds,
+            )
         load["server_workers"] = args.workers
         load["cpu_cores"] = os.cpu_count()
     return {

@@ -82,7 +82,7 @@ def run(server_url: str, *, patients: int, weeks_history: int, seed: int) -> dic
 
             started = time.perf_counter()
             with database.unit_of_work() as session:
-                result = service.train_model(session, settings, as_of=now)
+                result = service.train_model(session, settings, now=now, as_of=now)
             report["train_seconds"] = round(time.perf_counter() - started, 1)
             card = result.card
             report["training_rows"] = card["rows"]

@@ -122,11 +122,15 @@ def bench_schedule(server_url: str, workdir: Path) -> dict[str, Any]:
             settings = settings_for(url)
             started = time.perf_counter()
             with database.unit_of_work() as session:
-                summary = service.schedule_reminders(session, settings, on_date=ON_DATE)
+                summary = service.schedule_reminders(
+                    session, settings, on_date=ON_DATE, now=datetime.now(UTC)
+                )
             elapsed = time.perf_counter() - started
             started = time.perf_counter()
             with database.unit_of_work() as session:
-                again = service.schedule_reminders(session, settings, on_date=ON_DATE)
+                again = service.schedule_reminders(
+                    session, settings, on_date=ON_DATE, now=datetime.now(UTC)
+                )
             rerun = time.perf_counter() - started
         finally:
             database.dispose()

@@ -2,19 +2,21 @@
 
 Serves the app (`navigator serve`, several workers) on 127.0.0.1 and runs N navigators for a
 bounded time, each signing in through the API (cookie + CSRF) and looping take next -> call
-detail -> answered attempt -> outcome + complete. A navigator pauses before every request, the first
-included, for `think` seconds on average (0.5x to 1.5x, so 50 navigators are not in lockstep):
-a person reads the screen and talks to the patient between clicks. With `--think-seconds 0`
-the loop is closed (every navigator as fast as the server answers), which measures throughput,
-not what a navigator waits. Prints one JSON object: calls completed, request latencies per
-route, errors, and whether any call was handed to two navigators.
+detail -> answered attempt -> identity confirmed -> outcome + complete, sending the call
+screen's lease heartbeat (`--heartbeat-seconds`, 0 for none) while a call is open. A
+navigator pauses before every request, the first included, for `think` seconds on average
+(0.5x to 1.5x, so 50 navigators are not in lockstep): a person reads the screen and talks to
+the patient between clicks. With `--think-seconds 0` the loop is closed (every navigator as
+fast as the server answers), which measures throughput, not what a navigator waits. Prints
+one JSON object: calls completed, request latencies per route, errors, and whether any call
+was handed to two navigators.
 
 Run on its own it queues one call per synthetic patient for today in a throwaway PostgreSQL
 database; `scripts/bench_queue.py` runs the same load against the queue it built for a
 trust-sized database.
 
     .venv/bin/python scripts/load_calls.py [--navigators 50] [--seconds 60] [--calls 3000]
-        [--workers 2] [--think-seconds 2]
+        [--workers 2] [--think-seconds 2] [--heartbeat-seconds 3]
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def seed(url: str, calls: int, navigators: int) -> Settings:
             # does not, and the planner would guess the tables are empty.
             connection.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
         with database.unit_of_work() as session:
-            build_queue(session, settings, today)
+            build_queue(session, settings, today, now=datetime.now(UTC))
     finally:
         database.dispose()
     return settings
@@ -128,8 +130,13 @@ def create_navigators(settings: Settings, count: int) -> None:
 class Navigators:
     """N navigators working the queue until the deadline (each stops when it is empty)."""
 
-    def __init__(self, base: str, count: int, seconds: float, think: float) -> None:
+    def __init__(
+        self, base: str, count: int, seconds: float, think: float, heartbeat: float = 0.0
+    ) -> None:
         self.base, self.count, self.seconds, self.think = base, count, seconds, think
+        # The call screen's lease heartbeat while a call is open (0: none). The page sends it
+        # every minute; a shorter interval here makes it part of every call at this pace.
+        self.heartbeat = heartbeat
         self.recorder = Recorder()
         self.taken: list[tuple[int, int]] = []
         self.sign_in_failures = 0
@@ -168,6 +175,20 @@ class Navigators:
             await asyncio.sleep(self.think * random.uniform(0.5, 1.5))
         return await self.recorder.call(client, label, method, path, **kwargs)
 
+    async def keep_alive(
+        self, client: aiohttp.ClientSession, call_id: int, headers: dict[str, str]
+    ) -> None:
+        """The open call screen's heartbeat, until the call is saved (then cancelled)."""
+        while True:
+            await asyncio.sleep(self.heartbeat * random.uniform(0.8, 1.2))
+            await self.recorder.call(
+                client,
+                "POST /api/calls/{call_id}/heartbeat",
+                "POST",
+                f"/api/calls/{call_id}/heartbeat",
+                headers=headers,
+            )
+
     async def work(
         self, client: aiohttp.ClientSession, number: int, csrf: str, deadline: float
     ) -> None:
@@ -182,37 +203,63 @@ class Navigators:
                 return  # the queue is empty
             call_id = taken[1]["id"]
             self.taken.append((call_id, number))
-            detail = await self.request(
-                client, "GET /api/calls/{call_id}", "GET", f"/api/calls/{call_id}"
+            beating = (
+                asyncio.create_task(self.keep_alive(client, call_id, headers))
+                if self.heartbeat
+                else None
             )
-            if detail is None or detail[0] != 200:
-                continue
-            await self.request(
-                client,
-                "POST /api/calls/{call_id}/attempts",
-                "POST",
-                f"/api/calls/{call_id}/attempts",
-                json={"result": "answered"},
-                headers=headers,
-            )
-            await self.request(
-                client,
-                "POST /api/calls/{call_id}/outcomes",
-                "POST",
-                f"/api/calls/{call_id}/outcomes",
-                json={
-                    "outcomes": [
-                        {"kind": "confirmed", "appointment_id": detail[1]["appointments"][0]["id"]}
-                    ],
-                    "complete": True,
-                },
-                headers=headers,
-            )
+            try:
+                await self.work_call(client, call_id, headers)
+            finally:
+                if beating is not None:
+                    beating.cancel()
+                    await asyncio.gather(beating, return_exceptions=True)
+
+    async def work_call(
+        self, client: aiohttp.ClientSession, call_id: int, headers: dict[str, str]
+    ) -> None:
+        """One call: read it, answered, identity confirmed, outcome saved and completed."""
+        detail = await self.request(
+            client, "GET /api/calls/{call_id}", "GET", f"/api/calls/{call_id}"
+        )
+        if detail is None or detail[0] != 200:
+            return
+        await self.request(
+            client,
+            "POST /api/calls/{call_id}/attempts",
+            "POST",
+            f"/api/calls/{call_id}/attempts",
+            json={"result": "answered"},
+            headers=headers,
+        )
+        await self.request(
+            client,
+            "POST /api/calls/{call_id}/identity",
+            "POST",
+            f"/api/calls/{call_id}/identity",
+            json={"confirmed": True},
+            headers=headers,
+        )
+        await self.request(
+            client,
+            "POST /api/calls/{call_id}/outcomes",
+            "POST",
+            f"/api/calls/{call_id}/outcomes",
+            json={
+                "outcomes": [
+                    {"kind": "confirmed", "appointment_id": detail[1]["appointments"][0]["id"]}
+                ],
+                "complete": True,
+            },
+            headers=headers,
+        )
 
 
-def run_navigators(base: str, navigators: int, seconds: float, think: float) -> dict[str, Any]:
+def run_navigators(
+    base: str, navigators: int, seconds: float, think: float, heartbeat: float = 0.0
+) -> dict[str, Any]:
     """Run the navigators against a served app; the figures as a JSON-ready dict."""
-    crowd = Navigators(base, navigators, seconds, think)
+    crowd = Navigators(base, navigators, seconds, think, heartbeat)
     elapsed = asyncio.run(crowd.run())
     report = crowd.recorder.report(elapsed)
     takers: dict[int, set[int]] = defaultdict(set)
@@ -223,6 +270,7 @@ def run_navigators(base: str, navigators: int, seconds: float, think: float) -> 
         routes.get(label, {}).get("p95_ms")
         for label in ("POST /api/calls/next", "POST /api/calls/{call_id}/outcomes")
     ]
+    heartbeat_p95 = routes.get("POST /api/calls/{call_id}/heartbeat", {}).get("p95_ms")
     # Any 4xx is an error here too: nothing in this flow should be refused.
     errors = report["errors"] + report["client_errors_4xx"] + crowd.sign_in_failures
     # The property under test: a call handed to two different navigators.
@@ -236,10 +284,13 @@ def run_navigators(base: str, navigators: int, seconds: float, think: float) -> 
         "calls_taken": len(takers),
         "calls_taken_by_two_navigators": taken_twice,
         "errors": errors,
+        "heartbeat_seconds": heartbeat,
         "target_p95_ms": 150,
+        "target_heartbeat_p95_ms": 50,
         "within_target": errors == 0
         and taken_twice == 0
-        and all(value is not None and value < 150 for value in p95),
+        and all(value is not None and value < 150 for value in p95)
+        and (not heartbeat or (heartbeat_p95 is not None and heartbeat_p95 < 50)),
     }
 
 
@@ -256,12 +307,20 @@ def main() -> None:
         default=2.0,
         help="average pause before each request (0: closed loop, as fast as possible)",
     )
+    parser.add_argument(
+        "--heartbeat-seconds",
+        type=float,
+        default=3.0,
+        help="lease heartbeat interval while a call is open (0: none; the page uses 60)",
+    )
     args = parser.parse_args()
     with temporary_database(args.server_url, ROOT) as url:
         settings = seed(url, args.calls, args.navigators)
         create_navigators(settings, args.navigators)
         with serving(url, args.workers, {"NAVIGATOR_CALLS_HOLDOUT_SHARE": "0"}) as (base, _pid):
-            load = run_navigators(base, args.navigators, args.seconds, args.think_seconds)
+            load = run_navigators(
+                base, args.navigators, args.seconds, args.think_seconds, args.heartbeat_seconds
+            )
     result = {
         "benchmark": "navigator_load",
         "backend": "postgresql",

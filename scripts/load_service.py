@@ -115,6 +115,7 @@ def prepare(database_url: str, patients: int, navigators: int) -> tuple[list[str
     from app.auth.tables import User
     from app.calls.queue import build_queue
     from app.calls.service import local_today
+    from app.clock import FixedClock
     from app.db.session import Database
     from app.demo import prepare_demo
     from app.settings import Settings
@@ -159,7 +160,9 @@ def prepare(database_url: str, patients: int, navigators: int) -> tuple[list[str
             )
         zone = ZoneInfo(settings.timezone)
         midday = datetime.combine(now.astimezone(zone).date(), clock_time(12), zone)
-        dispatched = Dispatcher(database, settings, FakeSender(), clock=lambda: midday).run_once()
+        dispatched = Dispatcher(
+            database, settings, FakeSender(), clock=FixedClock(midday)
+        ).run_once()
         password_hash = hash_password(PASSWORD)
         with database.unit_of_work() as session:
             session.add_all(

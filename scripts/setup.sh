@@ -37,3 +37,9 @@ if [ -d "$nhsuk_dist" ] && { [ ! -f "$nhsuk_static/.copied" ] || [ node_modules/
   cp -R "$nhsuk_dist"/assets "$nhsuk_static"/assets
   touch "$nhsuk_static/.copied"
 fi
+# Its @font-face rules load Frutiger from https://assets.nhs.uk: serve the fonts the package
+# ships from Navigator and drop the rest (fallback: Arial, then sans-serif), so no page waits
+# on a host outside the trust. Idempotent, so it runs every time (copies made before it too).
+if [ -f "$nhsuk_static/nhsuk-frontend.min.css" ]; then
+  .venv/bin/python -m app.ui.fonts "$nhsuk_static/nhsuk-frontend.min.css"
+fi

@@ -17,11 +17,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app.clock import FixedClock
 from app.db import migrate
 from app.db.registry import metadata
 from app.db.session import Database
 from app.main import create_app
 from app.settings import Settings
+from tests.clock import TEST_NOW
 from tests.databases import temporary_database
 
 TEST_DATABASE_URL = os.environ.get("NAVIGATOR_TEST_DATABASE_URL", "sqlite://")
@@ -92,8 +94,14 @@ def session(database: Database) -> Iterator[Session]:
 
 
 @pytest.fixture
-def app_client(settings: Settings, database: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, database)) as client:
+def clock() -> FixedClock:
+    """The test's clock, at `tests.clock.TEST_NOW`; move it with `clock.advance(...)`."""
+    return FixedClock(TEST_NOW)
+
+
+@pytest.fixture
+def app_client(settings: Settings, database: Database, clock: FixedClock) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, database, clock=clock)) as client:
         yield client
 
 

@@ -6,14 +6,19 @@ Synthetic values only: phone numbers from Ofcom's drama ranges, no real names.
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
 from app.appointments.tables import Appointment, Clinic
 from app.patients.tables import Patient
+from tests.clock import CALENDAR, TODAY
 
 _sequence = itertools.count(1)
+
+# An appointment's default start: 09:30 local, six days after the test clock's day (with the
+# default test moment, Tuesday 1 December 2026), so it is upcoming whatever the date is.
+DEFAULT_APPOINTMENT_START = CALENDAR.at(TODAY + timedelta(days=6), time(9, 30))
 
 
 def create_patient(session: Session, **overrides: object) -> Patient:
@@ -65,7 +70,7 @@ def create_appointment(
     number = next(_sequence)
     patient = patient or create_patient(session)
     clinic = clinic or create_clinic(session)
-    start_at = start_at or datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    start_at = start_at or DEFAULT_APPOINTMENT_START
     values: dict[str, object] = {
         "pas_appointment_id": f"A{number:08d}",
         "patient_id": patient.id,

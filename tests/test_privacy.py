@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Role
+from app.clock import FixedClock
 from app.db.session import Database
 from app.imports.service import import_appointments, import_patients
 from app.logging_setup import JsonFormatter, RequestIdFilter, configure_logging
@@ -98,8 +99,8 @@ def leaks(lines: list[str], values: set[str]) -> list[tuple[str, str]]:
 def run_main_flows(database: Database, settings: Settings, session: Session, tmp: Path) -> None:
     today = datetime.now(UTC).date()
     write_trust(tmp, patients=80, weeks_history=6, weeks_ahead=2, seed=7, today=today)
-    import_patients(database, tmp / "patients.csv")
-    import_appointments(database, tmp / "appointments.csv")
+    import_patients(database, tmp / "patients.csv", now=datetime.now(UTC))
+    import_appointments(database, tmp / "appointments.csv", now=datetime.now(UTC))
 
     create_user(session, role=Role.ADMIN, username="privacy-admin")
     session.commit()
@@ -183,13 +184,15 @@ def run_call_and_sms_flows(
             json={"outcomes": [{"kind": "confirmed"}], "complete": True},
             headers=headers,
         )
-    with database.unit_of_work() as session:
-        sms_service.seed_default_templates(session)
-        for offset in range(0, 15):
-            sms_service.schedule_reminders(session, settings, on_date=today + timedelta(offset))
     daytime = datetime.combine(today, datetime.min.time(), UTC) + timedelta(hours=12)
+    with database.unit_of_work() as session:
+        sms_service.seed_default_templates(session, now=daytime)
+        for offset in range(0, 15):
+            sms_service.schedule_reminders(
+                session, settings, on_date=today + timedelta(offset), now=daytime
+            )
     sender = FakeSender()
-    Dispatcher(database, settings, sender, clock=lambda: daytime).run_once()
+    Dispatcher(database, settings, sender, clock=FixedClock(daytime)).run_once()
     with database.unit_of_work() as session:
         sent = list(session.scalars(select(SmsMessage).where(SmsMessage.provider_sid.is_not(None))))
         session.expunge_all()

@@ -9,6 +9,7 @@ including those that features add later.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
@@ -162,3 +163,121 @@ def test_production_refuses_to_start_without_real_secrets(
 
 def test_development_defaults_still_start() -> None:
     assert Settings(_env_file=None).env == "development"
+
+
+# --- request limits, error answers, dates and redirects (issue 17) ---------------------------
+
+BIG = 2 * 1024 * 1024
+
+
+def _streamed(size: int, chunk: int = 64 * 1024) -> Iterator[bytes]:
+    """A body without Content-Length: sent chunked, so the limit must count it as it comes."""
+    sent = 0
+    while sent < size:
+        sent += chunk
+        yield b"x" * chunk
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/api/auth/session", "application/json"),
+        ("/sign-in", "application/x-www-form-urlencoded"),
+        ("/webhooks/twilio/status", "application/x-www-form-urlencoded"),
+        ("/webhooks/twilio/inbound", "multipart/form-data; boundary=x"),
+    ],
+)
+def test_an_oversized_body_is_refused_413_before_it_is_read(
+    app: FastAPI, path: str, content_type: str
+) -> None:
+    with TestClient(app) as client:
+        declared = client.post(path, content=b"x" * BIG, headers={"content-type": content_type})
+        streamed = client.post(path, content=_streamed(BIG), headers={"content-type": content_type})
+    assert declared.status_code == 413, declared.text
+    assert streamed.status_code == 413, streamed.text
+    assert len(declared.content) < 300
+
+
+def test_body_limits_are_per_route_family_and_configurable(
+    settings: Settings, database: Database
+) -> None:
+    small = settings.model_copy(
+        update={"body_limit_sign_in_bytes": 1024, "body_limit_json_bytes": 4096}
+    )
+    app = create_app(small, database)
+    body = {"username": "someone", "password": "p" * 2000}  # ~2 KB: past sign-in's 1 KB
+    with TestClient(app) as client:
+        sign_in_answer = client.post("/api/auth/session", json=body)
+        api_answer = client.post("/api/calls/next", json=body)  # within the JSON API's 4 KB
+    assert sign_in_answer.status_code == 413
+    assert api_answer.status_code == 401  # read, then refused for having no session
+
+
+def test_validation_errors_name_the_field_and_never_echo_the_value(app: FastAPI) -> None:
+    secret = "hunter2-my-real-password"  # what must not come back
+    with TestClient(app) as client:
+        response = client.post("/api/auth/session", json={"username": 7, "password": [secret]})
+        huge = client.post("/api/auth/session", json=[{"a": "b" * 100} for _ in range(70)])
+    assert response.status_code == 422
+    assert secret not in response.text
+    body = response.json()
+    assert {error["field"] for error in body["errors"]} == {"body.username", "body.password"}
+    assert all(error["message"] for error in body["errors"])
+    assert huge.status_code == 422
+    assert len(huge.content) < 4096
+    assert "bbbb" not in huge.text
+
+
+@pytest.mark.parametrize("bad", ["0", "1e3", "1700000000", "2026-2-3", "2026-02-30", "24/11/2026"])
+def test_date_parameters_accept_only_iso_8601(app: FastAPI, session: Session, bad: str) -> None:
+    create_user(session, role=Role.MANAGER, username="date-manager")
+    session.commit()
+    with TestClient(app) as client:
+        sign_in(client, "date-manager")
+        audit = client.get("/api/audit", params={"date": bad})
+        appointments = client.get("/api/appointments", params={"from": bad})
+        good = client.get("/api/audit", params={"date": "2026-11-24"})
+    assert audit.status_code == 422
+    assert audit.json()["errors"][0]["field"] == "query.date"
+    assert appointments.status_code == 422
+    assert appointments.json()["errors"][0]["field"] == "query.from"
+    assert good.status_code == 200
+
+
+def test_the_trailing_slash_redirect_ignores_the_host_header(app: FastAPI) -> None:
+    with TestClient(app) as client:
+        response = client.get(
+            "/api/patients/", headers={"host": "evil.example"}, follow_redirects=False
+        )
+        sneaky = client.get("//evil.example/", follow_redirects=False)
+    assert response.status_code in {307, 308}
+    assert response.headers["location"] == "https://navigator.test/api/patients"
+    assert "evil.example" not in sneaky.headers.get("location", "https://navigator.test/")
+
+
+def test_forwarded_addresses_are_believed_only_from_configured_proxies(
+    settings: Settings,
+) -> None:
+    from app.web import proxy_options
+
+    assert proxy_options(settings) == {"proxy_headers": False, "forwarded_allow_ips": ""}
+    behind = settings.model_copy(update={"trusted_proxies": ["10.1.2.3", "10.1.2.4"]})
+    assert proxy_options(behind) == {
+        "proxy_headers": True,
+        "forwarded_allow_ips": "10.1.2.3,10.1.2.4",
+    }
+
+
+def test_a_deeply_nested_or_malformed_body_is_a_short_4xx(app: FastAPI) -> None:
+    with TestClient(app) as client:
+        nested = client.post(
+            "/api/auth/session",
+            content=b'{"username": ' + b"[" * 3000 + b"]" * 3000 + b', "password": "x"}',
+            headers={"content-type": "application/json"},
+        )
+        malformed = client.post(
+            "/api/auth/session", content=b"{" * 5000, headers={"content-type": "application/json"}
+        )
+    for response in (nested, malformed):
+        assert 400 <= response.status_code < 500
+        assert len(response.content) < 500

@@ -4,7 +4,7 @@ serialised across workers by a PostgreSQL advisory lock; the dispatcher every ti
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from typing import Any
 
@@ -13,18 +13,22 @@ from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from app.cli import app as cli_app
+from app.clock import FixedClock
+from app.db.dialect import advisory_key, advisory_lock
 from app.db.session import Database
 from app.jobs.tables import JobRun
 from app.settings import Settings
-from app.worker import DailyJob, JobFunction, Worker, advisory_key, job_lock
+from app.sms.tables import SmsMessage
+from app.worker import DailyJob, JobFunction, Worker, default_dispatch, default_jobs
+from tests.clock import CALENDAR, TODAY
+from tests.factories import create_appointment
+
+TOMORROW = TODAY + timedelta(days=1)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+def local(day: date, hour: int, minute: int = 0) -> FixedClock:
+    """A clock at a local wall-clock time on `day` (whatever the season)."""
+    return FixedClock(CALENDAR.at(day, clock_time(hour, minute)))
 
 
 def recording_job(name: str, at: clock_time, runs: list[tuple[str, date]]) -> DailyJob:
@@ -52,34 +56,35 @@ def test_a_daily_job_runs_once_a_day_at_or_after_its_local_time(
     database: Database, settings: Settings
 ) -> None:
     runs: list[tuple[str, date]] = []
-    # 06:59 in London in November (GMT) is 06:59 UTC.
-    clock = Clock(datetime(2026, 11, 25, 6, 59, tzinfo=UTC))
+    clock = local(TODAY, 6, 59)
     worker = Worker(
         database, settings, [recording_job("build", clock_time(7, 0), runs)], clock=clock
     )
 
     assert worker.tick().ran == []
-    clock.now = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+    clock.advance(minutes=1)
     assert worker.tick().ran == ["build"]
-    clock.now = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+    clock.set(CALENDAR.at(TODAY, clock_time(15, 0)))
     assert worker.tick().ran == []
-    clock.now = datetime(2026, 11, 26, 7, 30, tzinfo=UTC)
+    clock.set(CALENDAR.at(TOMORROW, clock_time(7, 30)))
     assert worker.tick().ran == ["build"]
 
-    assert runs == [("build", date(2026, 11, 25)), ("build", date(2026, 11, 26))]
+    assert runs == [("build", TODAY), ("build", TOMORROW)]
 
 
 def test_local_time_follows_british_summer_time(database: Database, settings: Settings) -> None:
     runs: list[tuple[str, date]] = []
-    # 06:30 UTC on 1 July is 07:30 in London (BST).
-    clock = Clock(datetime(2026, 7, 1, 5, 59, tzinfo=UTC))
+    # A day in July, after the test's day: 06:00 UTC is 07:00 in London (BST).
+    july = date(TODAY.year + 1, 7, 1)
+    clock = FixedClock(datetime.combine(july, clock_time(5, 59), UTC))
     worker = Worker(
         database, settings, [recording_job("build", clock_time(7, 0), runs)], clock=clock
     )
 
     assert worker.tick().ran == []
-    clock.now = datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
+    clock.advance(minutes=1)
     assert worker.tick().ran == ["build"]
+    assert runs == [("build", july)]
 
 
 def test_a_failed_job_is_retried_on_the_next_tick_and_dispatch_still_runs(
@@ -92,7 +97,7 @@ def test_a_failed_job_is_retried_on_the_next_tick_and_dispatch_still_runs(
         settings,
         [DailyJob("flaky", clock_time(0, 0), flaky)],
         dispatch=lambda: next(sent),
-        clock=Clock(datetime(2026, 11, 25, 9, 0, tzinfo=UTC)),
+        clock=local(TODAY, 9),
     )
 
     first = worker.tick()
@@ -118,7 +123,7 @@ def test_two_workers_never_run_the_same_job_at_once(database: Database) -> None:
     release = threading.Event()
 
     def first_worker() -> None:
-        with job_lock(database, "queue_build"):
+        with advisory_lock(database.engine, "queue_build"):
             held.set()
             release.wait(10)
 
@@ -138,7 +143,7 @@ def test_two_workers_never_run_the_same_job_at_once(database: Database) -> None:
 
 
 def test_navigator_worker_once_runs_what_is_due(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, clock: FixedClock
 ) -> None:
     monkeypatch.setenv("NAVIGATOR_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("NAVIGATOR_SMS_PROVIDER", "fake")
@@ -148,7 +153,7 @@ def test_navigator_worker_once_runs_what_is_due(
 
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(cli_app, ["worker", "--once", "--json"])
+        result = CliRunner().invoke(cli_app, ["worker", "--once", "--json"], obj=clock)
     finally:
         get_settings.cache_clear()
 
@@ -157,23 +162,35 @@ def test_navigator_worker_once_runs_what_is_due(
 
 
 def test_the_real_daily_jobs_run_through_the_worker(database: Database, settings: Settings) -> None:
-    from app.worker import default_dispatch, default_jobs
-
-    jobs = default_jobs(settings)
-    worker = Worker(
-        database,
-        settings,
-        jobs,
-        default_dispatch(database, settings),
-        clock=Clock(datetime(2026, 11, 25, 12, 0, tzinfo=UTC)),
-    )
+    clock = local(TODAY, 12)
+    with database.unit_of_work() as session:
+        appointment_id = create_appointment(
+            session, start_at=CALENDAR.at(TODAY + timedelta(days=7), clock_time(9, 30))
+        ).id
+    jobs = default_jobs(settings, clock)
+    worker = Worker(database, settings, jobs, default_dispatch(database, settings, clock), clock)
 
     summary = worker.tick()
 
-    assert [job.name for job in jobs] == ["queue_build", "sms_schedule"]
-    assert summary.ran == ["queue_build", "sms_schedule"]
+    assert [job.name for job in jobs] == ["queue_build", "sms_schedule", "booking_requests"]
+    assert summary.ran == ["queue_build", "sms_schedule", "booking_requests"]
     assert summary.failed == []
+    assert summary.dispatched == 1  # the week-ahead reminder, scheduled and sent at midday
     assert worker.tick().ran == []
+    with database.unit_of_work() as session:
+        sent = session.scalars(select(SmsMessage)).one()
+        assert (sent.appointment_id, sent.state, sent.created_at, sent.submitted_at) == (
+            appointment_id,
+            "submitted",
+            clock.now(),
+            clock.now(),
+        )
+    _queue_run, sms_run, _bookings_run = _runs(database)
+    assert (sms_run.day, sms_run.started_at, sms_run.finished_at) == (
+        TODAY,
+        clock.now(),
+        clock.now(),
+    )
 
 
 def _runs(database: Database) -> list[JobRun]:
@@ -194,13 +211,13 @@ def test_every_run_is_recorded_and_a_failure_keeps_only_the_error_class(
         database,
         settings,
         [DailyJob("queue_build", clock_time(7, 0), flaky)],
-        clock=Clock(datetime(2026, 11, 25, 9, 0, tzinfo=UTC)),
+        clock=local(TODAY, 9),
     )
     worker.tick()
     worker.tick()
 
     failed, succeeded = _runs(database)
-    assert (failed.name, failed.day, failed.status) == ("queue_build", date(2026, 11, 25), "failed")
+    assert (failed.name, failed.day, failed.status) == ("queue_build", TODAY, "failed")
     assert failed.error == "RuntimeError"  # the message (which could name a patient) is not
     assert failed.finished_at is not None
     assert succeeded.status == "succeeded"
@@ -211,7 +228,7 @@ def test_a_second_worker_does_not_rerun_a_job_another_finished_today(
     database: Database, settings: Settings
 ) -> None:
     runs: list[tuple[str, date]] = []
-    clock = Clock(datetime(2026, 11, 25, 9, 0, tzinfo=UTC))
+    clock = local(TODAY, 9)
     first = Worker(
         database, settings, [recording_job("build", clock_time(7, 0), runs)], clock=clock
     )
@@ -223,8 +240,8 @@ def test_a_second_worker_does_not_rerun_a_job_another_finished_today(
     assert first.tick().ran == ["build"]
     assert second.tick().already_done == ["build"]
     assert second.tick().already_done == []  # remembered for the rest of the day
-    clock.now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+    clock.set(CALENDAR.at(TOMORROW, clock_time(9, 0)))
     assert second.tick().ran == ["build"]
 
-    assert runs == [("build", date(2026, 11, 25)), ("build", date(2026, 11, 26))]
+    assert runs == [("build", TODAY), ("build", TOMORROW)]
     assert [run.status for run in _runs(database)] == ["succeeded", "succeeded"]

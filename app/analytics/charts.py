@@ -12,6 +12,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from markupsafe import Markup, escape
 
@@ -166,7 +167,10 @@ def outcome_bars(table: Table) -> Markup:
 def arms_over_time(table: Table) -> Markup:
     """Weekly DNA rate of the call arm (circles, solid) and the hold-out (squares, dashed)."""
     width, height, left, right, top, bottom = 760, 340, 60, 20, 40, 60
-    rows = table.rows
+    # A week only partly inside the period is in the table, marked, but not drawn beside
+    # whole weeks (a few days' appointments read as a real dip or spike).
+    rows = [row for row in table.rows if not row.get("partial")]
+    left_out = len(table.rows) - len(rows)
     values = [
         row[key]
         for row in rows
@@ -194,7 +198,7 @@ def arms_over_time(table: Table) -> Markup:
     for index, row in enumerate(rows):
         parts.append(
             f'<text x="{x(index):.1f}" y="{height - bottom + 18}" text-anchor="middle" '
-            f'font-size="11" {FONT} fill="{NHS_DARK_GREY}">{escape(str(row["week"])[5:])}</text>'
+            f'font-size="11" {FONT} fill="{NHS_DARK_GREY}">{_short_day(str(row["week"]))}</text>'
         )
     series = (
         ("call", NHS_BLUE, "", -5, "circle"),
@@ -236,10 +240,21 @@ def arms_over_time(table: Table) -> Markup:
         "Hold-out (dashed line, squares)</text>"
     )
     description = (
-        f"Weekly DNA rate of the call arm and the hold-out over {len(rows)} weeks, each with its "
-        "95% confidence interval as a vertical line. The table below gives every figure."
+        f"Weekly DNA rate of the call arm and the hold-out over {len(rows)} whole weeks, each "
+        "with its 95% confidence interval as a vertical line; a suppressed week is a gap. The "
+        "table below gives every figure."
     )
+    if left_out:
+        description += (
+            f" {left_out} partial week{'s' if left_out > 1 else ''} at the ends of the period "
+            "(marked in the table) not drawn."
+        )
     return _frame(width, height, table.title, description, "".join(parts))
+
+
+def _short_day(iso_day: str) -> str:
+    """'2026-09-07' -> '7 Sep' (the UK way, for an axis)."""
+    return escape(f"{date.fromisoformat(iso_day):%-d %b}")
 
 
 def funnel_plot(table: Table, *, unit: str) -> Markup:

@@ -15,6 +15,7 @@ from app.analytics.schemas import ImpactReport
 from app.console import JsonFlag, emit, handles_domain_errors
 from app.db.session import Database
 from app.errors import DomainError
+from app.isodate import parse_iso_date
 from app.settings import get_settings
 
 report_app = typer.Typer(help="Managers' reports.", no_args_is_help=True)
@@ -22,7 +23,7 @@ report_app = typer.Typer(help="Managers' reports.", no_args_is_help=True)
 
 def _parse_day(value: str) -> date:
     try:
-        return date.fromisoformat(value)
+        return parse_iso_date(value)
     except ValueError as error:
         raise typer.BadParameter(f"{value!r} is not a date like 2026-09-01") from error
 
@@ -56,7 +57,7 @@ def human_summary(report: ImpactReport) -> str:
     estimate = report.estimate
     call, holdout = estimate.call_arm, estimate.holdout
     lines = [
-        f"Impact of navigator calls, {report.period.label} "
+        f"Impact of navigator calls, {report.period.label} (both days included) "
         f"(programme started {report.programme_start})",
         f"  Call arm: {call.dnas} DNAs in {call.appointments} appointments "
         f"({call.dna_rate:.1%}, 95% CI {call.ci_low:.1%} to {call.ci_high:.1%})",
@@ -64,12 +65,13 @@ def human_summary(report: ImpactReport) -> str:
         f"({holdout.dna_rate:.1%}, 95% CI {holdout.ci_low:.1%} to {holdout.ci_high:.1%})",
         f"  Avoided DNAs: {estimate.avoided_dnas:.1f} "
         f"(95% CI {estimate.avoided_ci_low:.1f} to {estimate.avoided_ci_high:.1f})",
-        f"  Savings: {money(estimate.savings_low)} to {money(estimate.savings_high)} "
+        f"  Gross savings (before navigator time): {money(estimate.savings_low)} to "
+        f"{money(estimate.savings_high)} "
         f"at {money(estimate.cost_per_dna_low)}-{money(estimate.cost_per_dna_high)} per DNA",
     ]
     if estimate.navigator_cost is not None and estimate.net_savings_low is not None:
         lines.append(
-            f"  Net of navigator time ({money(estimate.navigator_cost)} for "
+            f"  Net savings, after navigator time ({money(estimate.navigator_cost)} for "
             f"{estimate.attempts} call attempts): {money(estimate.net_savings_low)} to "
             f"{money(estimate.net_savings_high or 0.0)}"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 from typing import Any
 
 from app.analytics.schemas import Column, Table
@@ -14,7 +15,13 @@ SUPPRESSED_MARK = "*"
 def display(value: Any, column: Column) -> str:
     """A cell for people: percentages to one decimal, money in pounds, '*' when suppressed."""
     if value is None:
+        if column.missing is not None:
+            return column.missing
         return "" if column.format == "text" else SUPPRESSED_MARK
+    if column.format == "ratio":
+        return f"{float(value):.2f}"
+    if column.format == "date":
+        return f"{date.fromisoformat(str(value)):%-d %b %Y}"  # the UK way: 7 Sep 2026
     if column.format == "percent":
         return f"{float(value) * 100:.1f}%"
     if column.format == "count":
@@ -41,11 +48,13 @@ def to_csv(table: Table) -> str:
         cells = []
         for column in table.columns:
             value = row.get(column.key)
-            if value is None:
+            if value is None and column.missing is not None:
+                cells.append(column.missing)
+            elif value is None:
                 cells.append("" if column.format == "text" else SUPPRESSED_MARK)
             elif column.format == "percent":
                 cells.append(f"{float(value):.6f}")
-            elif column.format == "number":
+            elif column.format in ("number", "ratio"):
                 cells.append(f"{float(value):.3f}")
             else:
                 cells.append(str(value))

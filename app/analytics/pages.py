@@ -10,14 +10,22 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from app.analytics import charts, service
+from app.analytics import charts, landing, service
 from app.analytics.formatting import display, money
-from app.analytics.periods import Period, default_period
+from app.analytics.periods import (
+    PRESETS,
+    Period,
+    custom_range_problems,
+    parse_uk_date,
+    preset_period,
+    uk_date,
+)
 from app.analytics.router import csv_response
 from app.analytics.schemas import Dashboard, Table
 from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
+from app.clock import Clock, ClockDep
 from app.db.session import SessionDep
 from app.errors import DomainError, NotFoundError
 from app.settings import Settings
@@ -35,33 +43,55 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def _read_period(request: Request) -> tuple[Period | None, dict[str, str], dict[str, str]]:
-    """The period from the GET form, with field errors in words (not a 422 page)."""
-    raw = {key: request.query_params.get(key, "").strip() for key in ("from", "to")}
+def _read_period(
+    request: Request, clock: Clock
+) -> tuple[Period | None, dict[str, str], dict[str, str]]:
+    """The period from the GET form, with every field error in words (not a 422 page).
+
+    `period` names a preset (last month, this month so far, last quarter, financial year to
+    date, last 12 weeks) or "custom": then `from` and `to` are the first and last days, both
+    included, written the UK way (1/9/2026; ISO dates from links are read too). Nothing given
+    means the last 12 weeks.
+    """
+    today = service.today(_settings(request), clock.now())
+    raw = {key: request.query_params.get(key, "").strip() for key in ("period", "from", "to")}
+    name = raw["period"] or ("custom" if raw["from"] or raw["to"] else "last-12-weeks")
+    values = {"period": name, "from": raw["from"], "to": raw["to"]}
+    if name not in PRESETS:
+        return None, values, {"period": "Choose a period from the list"}
+    if name != "custom":
+        period = preset_period(name, today)
+        return period, values | _shown(period), {}
     errors: dict[str, str] = {}
     days: dict[str, date] = {}
-    for key, label in (("from", "first day"), ("to", "day after the last")):
-        if raw[key]:
-            try:
-                days[key] = date.fromisoformat(raw[key])
-            except ValueError:
-                errors[key] = f"Enter the {label} as a real date, for example 2026-09-01"
+    for key, label in (("from", "first day"), ("to", "last day")):
+        if not raw[key]:
+            errors[key] = f"Enter the {label} of the custom range, for example 1/9/2026"
+            continue
+        try:
+            days[key] = parse_uk_date(raw[key])
+        except ValueError:
+            errors[key] = f"Enter the {label} as a real date, for example 1/9/2026"
+    if len(days) == 2:
+        errors |= custom_range_problems(days["from"], days["to"], today)
     if errors:
-        return None, raw, errors
-    if not days:
-        period = default_period(service.today(_settings(request)))
-        return period, {"from": period.start.isoformat(), "to": period.end.isoformat()}, {}
-    if len(days) == 1:
-        missing = "to" if "from" in days else "from"
-        return (
-            None,
-            raw,
-            {missing: "Enter both days of the period, or neither for the last 12 weeks"},
-        )
-    try:
-        return Period(days["from"], days["to"]), raw, {}
-    except DomainError as error:
-        return None, raw, {"to": error.message}
+        return None, values, errors
+    period = Period.through(days["from"], days["to"])
+    return period, values | _shown(period), {}
+
+
+def uk_day(iso_day: str | None) -> str:
+    """'2026-09-07' as a person reads it here: '7 Sep 2026'."""
+    return "" if not iso_day else f"{date.fromisoformat(iso_day):%-d %b %Y}"
+
+
+def _shown(period: Period) -> dict[str, str]:
+    return {"from": uk_date(period.start), "to": uk_date(period.last_day)}
+
+
+def period_query(period: Period) -> str:
+    """The page link of a period: a custom range with its last day included."""
+    return f"period=custom&from={period.start.isoformat()}&to={period.last_day.isoformat()}"
 
 
 def _charts(board: Dashboard) -> dict[str, Any]:
@@ -87,8 +117,95 @@ def _charts(board: Dashboard) -> dict[str, Any]:
     return drawn
 
 
-def _context(request: Request, session: Session, template_title: str) -> dict[str, Any]:
-    period, values, errors = _read_period(request)
+def cover_figures(board: Dashboard) -> list[dict[str, str]]:
+    """The board pack's five headline figures, each taken from the table it summarises."""
+    figures: list[dict[str, str]] = []
+    estimate = board.impact.estimate if board.impact else None
+    if estimate is not None:
+        figures.append(
+            {
+                "label": "DNAs avoided (against the randomised hold-out)",
+                "value": f"{max(estimate.avoided_dnas, 0):.0f}",
+                "detail": (
+                    f"95% confidence interval {estimate.avoided_ci_low:.1f} to "
+                    f"{estimate.avoided_ci_high:.1f}"
+                ),
+            }
+        )
+        if estimate.avoided_dnas > 0:
+            net = (
+                f"net of navigator time {money(estimate.net_savings_low)} to "
+                f"{money(estimate.net_savings_high)}"
+                if estimate.net_savings_low is not None and estimate.net_savings_high is not None
+                else "net of navigator time not worked out (no hourly cost set)"
+            )
+            value = f"{money(estimate.savings_low)} to {money(estimate.savings_high)}"
+        else:
+            net, value = "the call arm did not have fewer DNAs than the hold-out", "None"
+        figures.append({"label": "Savings, gross", "value": value, "detail": net})
+    else:
+        figures.append(
+            {"label": "DNAs avoided", "value": "No estimate", "detail": board.impact_message or ""}
+        )
+        figures.append({"label": "Savings", "value": "No estimate", "detail": "no impact estimate"})
+    overall = board.overall or {}
+    if overall.get("dna_rate") is not None:
+        figures.append(
+            {
+                "label": "DNA rate",
+                "value": f"{overall['dna_rate'] * 100:.1f}%",
+                "detail": (
+                    f"{overall['dnas']:,} DNAs of {overall['appointments']:,} appointments with "
+                    f"an outcome (95% CI {overall['ci_low'] * 100:.1f}% to "
+                    f"{overall['ci_high'] * 100:.1f}%)"
+                ),
+            }
+        )
+    rows = {
+        row["measure"]: row
+        for table in board.outcomes.tables
+        if table.slug == "outcome-mix"
+        for row in table.rows
+    }
+    reached = rows.get("Patients reached")
+    made = rows.get("Calls made (at least one attempt)")
+    if reached and made:
+        share = f" ({reached['share'] * 100:.1f}% of calls made)" if reached["share"] else ""
+        figures.append(
+            {
+                "label": "Patients reached by a navigator",
+                "value": f"{reached['count']:,}",
+                "detail": f"of {made['count']:,} calls made{share}",
+            }
+        )
+    else:
+        figures.append(
+            {"label": "Patients reached by a navigator", "value": "0", "detail": "no calls"}
+        )
+    tasks = service.tasks_raised_total(board)
+    figures.append(
+        {
+            "label": "Follow-up tasks raised for navigators",
+            "value": "n/a" if tasks is None else f"{tasks:,}",
+            "detail": "every kind, from the tasks table (see Data quality)",
+        }
+    )
+    return figures[:5]
+
+
+def left_behind_groups(board: Dashboard) -> list[str]:
+    return [
+        f"{row['group']} ({table.columns[0].label.split(' (')[0].lower()})"
+        for table in board.reach.tables
+        for row in table.rows
+        if row.get("left_behind")
+    ]
+
+
+def _context(
+    request: Request, session: Session, clock: Clock, template_title: str
+) -> dict[str, Any]:
+    period, values, errors = _read_period(request, clock)
     context: dict[str, Any] = {
         "page_title": template_title,
         "values": values,
@@ -99,11 +216,13 @@ def _context(request: Request, session: Session, template_title: str) -> dict[st
         "display": display,
         "money": money,
         "query": "",
+        "presets": PRESETS,
+        "uk_day": uk_day,
     }
     if period is None:
         return context
     context["period"] = period
-    context["query"] = f"from={period.start.isoformat()}&to={period.end.isoformat()}"
+    context["query"] = period_query(period)
     try:
         board = service.dashboard(session, _settings(request), period)
     except DomainError as error:
@@ -111,22 +230,43 @@ def _context(request: Request, session: Session, template_title: str) -> dict[st
         return context
     context["board"] = board
     context["charts"] = _charts(board)
+    context["cover"] = cover_figures(board)
+    context["left_behind"] = left_behind_groups(board)
     return context
 
 
 @router.get("/analytics")
-def dashboard_page(request: Request, _user: Manager, session: DbSession) -> Response:
-    return render(request, "analytics/dashboard.html", _context(request, session, "Analytics"))
+def dashboard_page(
+    request: Request, _user: Manager, session: DbSession, clock: ClockDep
+) -> Response:
+    context = _context(request, session, clock, "Analytics")
+    return render(request, "analytics/dashboard.html", context)
+
+
+@router.get("/dashboard")
+def landing_page(request: Request, _user: Manager, session: DbSession, clock: ClockDep) -> Response:
+    """The manager's landing page: today's queues, last month's headline, alerts."""
+    board = landing.landing(session, _settings(request), clock.now())
+    return render(
+        request,
+        "analytics/landing.html",
+        {"page_title": "Dashboard", "landing": board, "money": money},
+    )
 
 
 @router.get("/analytics/board-pack")
-def board_pack_page(request: Request, _user: Manager, session: DbSession) -> Response:
-    return render(request, "analytics/board_pack.html", _context(request, session, "Board pack"))
+def board_pack_page(
+    request: Request, _user: Manager, session: DbSession, clock: ClockDep
+) -> Response:
+    context = _context(request, session, clock, "Board pack")
+    return render(request, "analytics/board_pack.html", context)
 
 
 @router.get("/analytics/csv/{slug}")
-def table_csv(request: Request, slug: str, _user: Manager, session: DbSession) -> Response:
-    period, _values, errors = _read_period(request)
+def table_csv(
+    request: Request, slug: str, _user: Manager, session: DbSession, clock: ClockDep
+) -> Response:
+    period, _values, errors = _read_period(request, clock)
     if period is None:
         raise NotFoundError("; ".join(errors.values()))
     board = service.dashboard(session, _settings(request), period)

@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    Date,
     Integer,
     Select,
     and_,
@@ -22,18 +20,28 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
-    text,
     true,
     tuple_,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.analytics import sources
 from app.appointments.tables import Appointment, AppointmentContact, Clinic
+from app.bookings.tables import BookingRequest, RequestKind, RequestStatus
+from app.calls.tables import (
+    Arm,
+    AttemptResult,
+    Call,
+    CallAssignment,
+    CallAttempt,
+    CallOutcome,
+    CallStatus,
+    OutcomeKind,
+)
+from app.db import dialect
 from app.patients.tables import Patient
 from app.reference.codes import ATTENDED_CODES, DNA_CODES, NOT_STATED_OR_KNOWN
-from app.tasks.tables import NavigatorTask, TaskKind
+from app.tasks.tables import NavigatorTask, TaskKind, TaskStatus
 
 # The DNA-rate denominator: appointments whose outcome is attended (5, 6) or DNA (3, 7).
 # Cancellations (2, 4) and unknown outcomes (0) are neither an attendance nor a DNA.
@@ -47,50 +55,18 @@ Counts = dict[str, int]
 Grouped = dict[str, list[tuple[RawKey, Counts]]]
 
 
-def is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def tune_for_reporting(session: Session) -> None:
-    """Give this transaction's aggregations enough memory to hash in RAM (PostgreSQL).
-
-    The default 4 MB makes GROUPING SETS and the contact-log aggregate spill to disk; parallel
-    workers would each rebuild the same hash tables, which on a small server only adds work.
-    `SET LOCAL` ends with the transaction.
-    """
-    if is_postgres(session):
-        session.execute(text("SET LOCAL work_mem = '64MB'"))
-        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-
-
-def _quoted_zone(timezone: str) -> ColumnElement[str]:
-    """The trust's time zone as an SQL literal (validated by ZoneInfo, so never user text).
-
-    A literal rather than a bound parameter: PostgreSQL matches GROUP BY expressions textually,
-    and two bound copies of the same value would not match.
-    """
-    ZoneInfo(timezone)
-    return literal_column("'" + timezone.replace("'", "''") + "'")
-
-
 def local_day(session: Session, timezone: str) -> ColumnElement[Any]:
-    """The local calendar date an appointment starts on.
-
-    SQLite stores naive UTC and has no zone database; clinics run in the daytime, so the UTC
-    date is the local date there except for appointments between midnight and 1 am in summer.
-    """
-    if is_postgres(session):
-        return cast(func.timezone(_quoted_zone(timezone), Appointment.start_at), Date)
-    return func.date(Appointment.start_at)
+    """The local calendar date an appointment starts on (the same on both backends, summer
+    time and midnight included)."""
+    return dialect.local_date(session, Appointment.start_at, timezone)
 
 
 def age_in_years(session: Session, timezone: str, on: Expr | None = None) -> ColumnElement[Any]:
     """The patient's age in whole years on the day of the appointment (or on the date `on`)."""
-    if is_postgres(session):
-        day = local_day(session, timezone) if on is None else on
+    day = local_day(session, timezone) if on is None else on
+    if dialect.is_postgres(session):
         return cast(func.date_part("year", func.age(day, Patient.birth_date)), Integer)
-    at = Appointment.start_at if on is None else on
-    born = Patient.birth_date
+    at, born = day, Patient.birth_date
     return (
         cast(func.strftime("%Y", at), Integer)
         - cast(func.strftime("%Y", born), Integer)
@@ -139,7 +115,7 @@ def grouped_counts(
     if not sources:
         return result
     measure_columns = [expression.label(name) for name, expression in measures.items()]
-    if is_postgres(session):
+    if dialect.supports_grouping_sets(session):
         # Each distinct expression once; a source's grouping mask has a 0 bit for each of its
         # own columns (GROUPING() sets the bit of every column a row is not grouped by).
         flat: list[Expr] = []
@@ -372,29 +348,37 @@ def recording_quality(
 
 def data_quality_tasks(session: Session, *, start: datetime, end: datetime) -> int:
     """Contact details navigators found wrong (wrong number, wrong person) in the period."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(NavigatorTask)
-            .where(
-                NavigatorTask.kind == TaskKind.DATA_QUALITY,
-                NavigatorTask.created_at >= start,
-                NavigatorTask.created_at < end,
-            )
-        )
-        or 0
+    return (
+        tasks_raised(session, start=start, end=end).get(TaskKind.DATA_QUALITY, {}).get("raised", 0)
     )
 
 
-# --- The randomised comparison (calls feature's trial record) ---------------------------------
+def tasks_raised(session: Session, *, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
+    """Follow-up tasks raised in the period (from the tasks table itself), by kind: how many
+    were raised and how many of those are still open."""
+    rows = session.execute(
+        select(
+            NavigatorTask.kind,
+            func.count(),
+            func.sum(case((NavigatorTask.status == TaskStatus.OPEN, 1), else_=0)),
+        )
+        .where(NavigatorTask.created_at >= start, NavigatorTask.created_at < end)
+        .group_by(NavigatorTask.kind)
+    )
+    return {
+        str(kind): {"raised": int(raised), "open": int(open_ or 0)} for kind, raised, open_ in rows
+    }
+
+
+# --- The randomised comparison (the calls feature's trial record) ---------------------------------
 
 
 def programme_dates(session: Session) -> tuple[date | None, date | None]:
     """The first and last queue dates on which appointments were assigned to an arm."""
     row = session.execute(
         select(
-            func.min(sources.call_assignments.c.queue_date),
-            func.max(sources.call_assignments.c.queue_date),
+            func.min(CallAssignment.queue_date),
+            func.max(CallAssignment.queue_date),
         )
     ).one()
     first, last = row
@@ -413,15 +397,14 @@ def _assigned_in(start: datetime, end: datetime) -> Callable[[Query], Query]:
     Cancellations stay in the denominator: turning a would-be DNA into a cancellation (and a
     freed slot) is part of what a call does, and dropping them would bias the comparison.
     """
-    assignments, call = sources.call_assignments, sources.calls
 
     def apply(statement: Query) -> Query:
         return (
-            statement.select_from(assignments)
-            .join(Appointment, Appointment.id == assignments.c.appointment_id)
+            statement.select_from(CallAssignment)
+            .join(Appointment, Appointment.id == CallAssignment.appointment_id)
             .join(Patient, Patient.id == Appointment.patient_id)
             .join(Clinic, Clinic.id == Appointment.clinic_id)
-            .outerjoin(call, call.c.id == assignments.c.call_id)
+            .outerjoin(Call, Call.id == CallAssignment.call_id)
             .where(
                 Appointment.start_at >= start,
                 Appointment.start_at < end,
@@ -433,9 +416,8 @@ def _assigned_in(start: datetime, end: datetime) -> Callable[[Query], Query]:
 
 
 def arm_measures() -> dict[str, ColumnElement[Any]]:
-    assignments, call = sources.call_assignments, sources.calls
     is_dna = Appointment.attendance_code.in_(DNA_CODES)
-    reached = and_(assignments.c.arm == sources.CALL_ARM, call.c.status == sources.CALL_COMPLETED)
+    reached = and_(CallAssignment.arm == Arm.CALL, Call.status == CallStatus.COMPLETED)
     return {
         "total": func.count(),
         "dnas": func.sum(case((is_dna, 1), else_=0)),
@@ -444,15 +426,15 @@ def arm_measures() -> dict[str, ColumnElement[Any]]:
         # Risks are stored in millionths so every measure stays an integer count.
         "reached_risk_micro": func.sum(
             case(
-                (and_(reached, assignments.c.risk.is_not(None)), assignments.c.risk * 1_000_000),
+                (and_(reached, CallAssignment.risk.is_not(None)), CallAssignment.risk * 1_000_000),
                 else_=0,
             )
         ),
         "reached_with_risk": func.sum(
-            case((and_(reached, assignments.c.risk.is_not(None)), 1), else_=0)
+            case((and_(reached, CallAssignment.risk.is_not(None)), 1), else_=0)
         ),
         "reached_with_risk_dnas": func.sum(
-            case((and_(reached, assignments.c.risk.is_not(None), is_dna), 1), else_=0)
+            case((and_(reached, CallAssignment.risk.is_not(None), is_dna), 1), else_=0)
         ),
     }
 
@@ -469,7 +451,7 @@ def arm_counts(
     outcome, DNAs, how many the call reached, and the model's risks among those reached.
 
     Raw keys are (arm,) for the source "overall", else (arm, value...)."""
-    arm = sources.call_assignments.c.arm
+    arm = CallAssignment.arm
     base_columns = source_columns(session, timezone)
     columns: dict[str, list[Expr]] = {"overall": [arm]}
     for source in sources_wanted:
@@ -485,15 +467,14 @@ def arm_counts(
 
 def _programme_calls(start: datetime, end: datetime) -> Any:
     """Ids of the calls that covered call-arm appointments starting in the period."""
-    assignments = sources.call_assignments
     return (
-        select(assignments.c.call_id)
-        .join(Appointment, Appointment.id == assignments.c.appointment_id)
+        select(CallAssignment.call_id)
+        .join(Appointment, Appointment.id == CallAssignment.appointment_id)
         .where(
             Appointment.start_at >= start,
             Appointment.start_at < end,
-            assignments.c.arm == sources.CALL_ARM,
-            assignments.c.call_id.is_not(None),
+            CallAssignment.arm == Arm.CALL,
+            CallAssignment.call_id.is_not(None),
         )
         .distinct()
     )
@@ -501,33 +482,32 @@ def _programme_calls(start: datetime, end: datetime) -> Any:
 
 def call_activity(session: Session, *, start: datetime, end: datetime) -> Counts:
     """Calls, attempts, reached and wrong numbers for the period's call-arm appointments."""
-    call, attempt = sources.calls, sources.call_attempts
     call_ids = _programme_calls(start, end).cte("programme_calls")
     attempts = (
         select(
             func.count().label("attempts"),
-            func.sum(case((attempt.c.result == sources.WRONG_NUMBER, 1), else_=0)).label(
+            func.sum(case((CallAttempt.result == AttemptResult.WRONG_NUMBER, 1), else_=0)).label(
                 "wrong_numbers"
             ),
         )
-        .where(attempt.c.call_id.in_(select(call_ids.c.call_id)))
+        .where(CallAttempt.call_id.in_(select(call_ids.c.call_id)))
         .subquery()
     )
     row = (
         session.execute(
             select(
                 func.count().label("calls"),
-                func.sum(case((call.c.attempts > 0, 1), else_=0)).label("calls_made"),
-                func.sum(case((call.c.status == sources.CALL_COMPLETED, 1), else_=0)).label(
-                    "reached"
+                func.sum(case((Call.attempts > 0, 1), else_=0)).label("calls_made"),
+                func.sum(case((Call.status == CallStatus.COMPLETED, 1), else_=0)).label("reached"),
+                func.sum(case((Call.status == CallStatus.UNREACHABLE, 1), else_=0)).label(
+                    "unreachable"
                 ),
-                func.sum(case((call.c.status == "unreachable", 1), else_=0)).label("unreachable"),
                 func.max(attempts.c.attempts).label("attempts"),
                 func.max(attempts.c.wrong_numbers).label("wrong_numbers"),
             )
-            .select_from(call)
+            .select_from(Call)
             .join(attempts, true())  # one row of attempt totals
-            .where(call.c.id.in_(select(call_ids.c.call_id)))
+            .where(Call.id.in_(select(call_ids.c.call_id)))
         )
         .mappings()
         .one()
@@ -546,46 +526,45 @@ def calls_by_dimension(
     """Per group of patient: programme calls, made, reached, unreachable, attempts, wrong
     numbers, and calls with each outcome kind. Every call has one sex, so the groups of the
     source "sex" add up to the period's totals."""
-    call, outcome, attempt = sources.calls, sources.call_outcomes, sources.call_attempts
     call_ids = _programme_calls(start, end).cte("programme_calls")
-    kinds = list(sources.OUTCOME_LABELS)
+    kinds = [str(kind) for kind in OutcomeKind]
     per_call = (
         select(
-            outcome.c.call_id.label("call_id"),
+            CallOutcome.call_id.label("call_id"),
             *[
-                func.max(case((outcome.c.kind == kind, 1), else_=0)).label(f"has_{kind}")
+                func.max(case((CallOutcome.kind == kind, 1), else_=0)).label(f"has_{kind}")
                 for kind in kinds
             ],
         )
-        .where(outcome.c.call_id.in_(select(call_ids.c.call_id)))
-        .group_by(outcome.c.call_id)
+        .where(CallOutcome.call_id.in_(select(call_ids.c.call_id)))
+        .group_by(CallOutcome.call_id)
         .subquery()
     )
     wrong = (
-        select(attempt.c.call_id.label("call_id"), func.count().label("wrong_numbers"))
+        select(CallAttempt.call_id.label("call_id"), func.count().label("wrong_numbers"))
         .where(
-            attempt.c.call_id.in_(select(call_ids.c.call_id)),
-            attempt.c.result == sources.WRONG_NUMBER,
+            CallAttempt.call_id.in_(select(call_ids.c.call_id)),
+            CallAttempt.result == AttemptResult.WRONG_NUMBER,
         )
-        .group_by(attempt.c.call_id)
+        .group_by(CallAttempt.call_id)
         .subquery()
     )
 
     def base(statement: Query) -> Query:
         return (
-            statement.select_from(call)
-            .join(Patient, Patient.id == call.c.patient_id)
-            .outerjoin(per_call, per_call.c.call_id == call.c.id)
-            .outerjoin(wrong, wrong.c.call_id == call.c.id)
-            .where(call.c.id.in_(select(call_ids.c.call_id)))
+            statement.select_from(Call)
+            .join(Patient, Patient.id == Call.patient_id)
+            .outerjoin(per_call, per_call.c.call_id == Call.id)
+            .outerjoin(wrong, wrong.c.call_id == Call.id)
+            .where(Call.id.in_(select(call_ids.c.call_id)))
         )
 
     measures: dict[str, ColumnElement[Any]] = {
         "calls": func.count(),
-        "calls_made": func.sum(case((call.c.attempts > 0, 1), else_=0)),
-        "reached": func.sum(case((call.c.status == sources.CALL_COMPLETED, 1), else_=0)),
-        "unreachable": func.sum(case((call.c.status == "unreachable", 1), else_=0)),
-        "attempts": func.sum(call.c.attempts),
+        "calls_made": func.sum(case((Call.attempts > 0, 1), else_=0)),
+        "reached": func.sum(case((Call.status == CallStatus.COMPLETED, 1), else_=0)),
+        "unreachable": func.sum(case((Call.status == CallStatus.UNREACHABLE, 1), else_=0)),
+        "attempts": func.sum(Call.attempts),
         "wrong_numbers": func.sum(func.coalesce(wrong.c.wrong_numbers, 0)),
         **{f"has_{kind}": func.sum(func.coalesce(per_call.c[f"has_{kind}"], 0)) for kind in kinds},
     }
@@ -593,6 +572,43 @@ def calls_by_dimension(
         session,
         base=base,
         sources=sources_wanted,
-        columns=patient_columns(session, timezone, on=call.c.queue_date),
+        columns=patient_columns(session, timezone, on=Call.queue_date),
         measures=measures,
     )
+
+
+def pas_confirmed_requests(
+    session: Session, *, start: datetime, end: datetime, timezone: str
+) -> dict[str, int]:
+    """For requests whose original appointment starts in the period: rebookings the PAS
+    confirmed, and freed slots refilled (the PAS confirmed the rebooking or cancellation, and
+    another patient's appointment was booked into the same clinic session, that is the same
+    clinic on the same local day, after the PAS cancelled the original)."""
+    original = aliased(Appointment)
+    other = aliased(Appointment)
+    refill = (
+        select(other.id)
+        .where(
+            other.clinic_id == original.clinic_id,
+            other.patient_id != original.patient_id,
+            dialect.local_date(session, other.start_at, timezone)
+            == dialect.local_date(session, original.start_at, timezone),
+            original.outcome_recorded_at.is_not(None),
+            other.booked_at > original.outcome_recorded_at,
+        )
+        .exists()
+    )
+    row = session.execute(
+        select(
+            func.count().filter(BookingRequest.kind == RequestKind.REBOOK),
+            func.count().filter(refill),
+        )
+        .select_from(BookingRequest)
+        .join(original, original.id == BookingRequest.appointment_id)
+        .where(
+            BookingRequest.status == RequestStatus.CONFIRMED,
+            original.start_at >= start,
+            original.start_at < end,
+        )
+    ).one()
+    return {"rebookings_confirmed": int(row[0] or 0), "slots_refilled": int(row[1] or 0)}

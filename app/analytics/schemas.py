@@ -7,13 +7,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-CellFormat = Literal["text", "count", "percent", "money", "number"]
+CellFormat = Literal["text", "count", "percent", "money", "number", "ratio", "date"]
 
 
 class Column(BaseModel):
     key: str
     label: str
     format: CellFormat = "text"
+    # What an empty cell means when it is not a suppressed figure ("not tracked").
+    missing: str | None = None
 
 
 class Table(BaseModel):
@@ -129,3 +131,8 @@ class Dashboard(BaseModel):
     outcomes: Section
     reach: Section
     data_quality: Section
+    # Fairness beside impact: the model's calibration and ranking by group, the targeting's
+    # reach by group; `message` holds the plain-words findings, one per line.
+    fairness: Section | None = None
+    # The period's DNA rate over every appointment with an outcome (as in DnaRatesReport).
+    overall: dict[str, Any] | None = None

@@ -14,12 +14,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from app.analytics import repository, sources
+from app.analytics import repository
 from app.analytics.dimensions import DIMENSIONS, EQUITY_DIMENSIONS, Dimension, sources_of
+from app.analytics.fairness import fairness
 from app.analytics.periods import Period
 from app.analytics.schemas import (
     ArmFigures,
@@ -35,16 +35,21 @@ from app.analytics.schemas import (
     Table,
 )
 from app.analytics.stats import (
+    LEFT_BEHIND_RATIO,
     SUPPRESSED_REASON,
     SUPPRESSION_THRESHOLD,
     funnel_flag,
     funnel_limits,
     newcombe_difference_interval,
     rate_with_interval,
+    share_ratio_interval,
     wilson_interval,
 )
+from app.calls.tables import Arm, OutcomeKind
+from app.db import dialect
 from app.errors import NotReadyError
 from app.settings import Settings
+from app.tasks.tables import TaskKind
 
 DNA_DENOMINATOR = (
     "DNA rate = DNAs (attendance codes 3 and 7) divided by appointments with an attended or "
@@ -75,6 +80,24 @@ MODEL_EXPECTED_LABEL = (
 )
 MIN_ARM_SIZE = SUPPRESSION_THRESHOLD
 
+# Every outcome kind the calls feature records, in the words managers read.
+OUTCOME_LABELS: dict[OutcomeKind, str] = {
+    OutcomeKind.CONFIRMED: "Confirmed attendance",
+    OutcomeKind.REBOOKED: "Rebooked",
+    OutcomeKind.CANCELLED: "Cancelled (slot freed)",
+    OutcomeKind.TRAVEL_COSTS: "Help with travel costs",
+    OutcomeKind.PARKING: "Parking arranged",
+    OutcomeKind.TRANSPORT: "Transport arranged",
+    OutcomeKind.LONGER_APPOINTMENT: "Longer appointment",
+    OutcomeKind.BSL_INTERPRETER: "BSL interpreter booked",
+    OutcomeKind.SPOKEN_INTERPRETER: "Spoken-language interpreter booked",
+    OutcomeKind.OTHER_ADJUSTMENT: "Other reasonable adjustment",
+    OutcomeKind.DECLINED_HELP: "Declined help",
+    OutcomeKind.UNREACHABLE: "Could not be reached",
+}
+# A cancellation or a rebooking releases the original slot for another patient.
+SLOT_FREEING_OUTCOMES = (OutcomeKind.CANCELLED, OutcomeKind.REBOOKED)
+
 RATE_COLUMNS = [
     Column(key="appointments", label="Appointments", format="count"),
     Column(key="dnas", label="DNAs", format="count"),
@@ -85,9 +108,9 @@ RATE_COLUMNS = [
 ]
 
 
-def today(settings: Settings) -> date:
-    """Today in the trust's time zone (the default period ends here)."""
-    return datetime.now(ZoneInfo(settings.timezone)).date()
+def today(settings: Settings, now: datetime) -> date:
+    """The trust's local day at `now` (the default period ends here)."""
+    return settings.calendar.today(now)
 
 
 def period_out(period: Period) -> PeriodOut:
@@ -123,7 +146,7 @@ def _aggregate(
 
 def appointment_cube(session: Session, settings: Settings, period: Period) -> repository.Grouped:
     """The one pass over the period's appointments that DNA rates and reach both read."""
-    start, end = period.bounds(settings.timezone)
+    start, end = period.bounds(settings.calendar)
     return repository.appointment_cube(
         session,
         start=start,
@@ -151,7 +174,7 @@ def dna_rates(
     period: Period,
     cube: repository.Grouped | None = None,
 ) -> DnaRatesReport:
-    repository.tune_for_reporting(session)
+    dialect.tune_for_reporting(session)
     grouped = cube if cube is not None else appointment_cube(session, settings, period)
     days = sorted((repository.as_day(raw), counts) for raw, counts in grouped["day"])
     total = sum(counts["total"] for _, counts in days)
@@ -159,8 +182,10 @@ def dna_rates(
         raise NotReadyError(_no_outcomes_message(session, settings, period))
     dnas = sum(counts["dnas"] for _, counts in days)
     tables = [
-        _time_table("dna-rate-weekly", "DNA rate by week (weeks start on Monday)", days, _week),
-        _time_table("dna-rate-monthly", "DNA rate by month", days, _month),
+        _time_table(
+            "dna-rate-weekly", "DNA rate by week (weeks start on Monday)", days, _week, period
+        ),
+        _time_table("dna-rate-monthly", "DNA rate by month", days, _month, period),
     ]
     for dimension in DIMENSIONS.values():
         rows = [
@@ -203,26 +228,59 @@ def _month(day: date) -> date:
 
 
 def _time_table(
-    slug: str, title: str, days: list[tuple[date, dict[str, int]]], bucket: Any
+    slug: str,
+    title: str,
+    days: list[tuple[date, dict[str, int]]],
+    bucket: Any,
+    period: Period | None = None,
 ) -> Table:
     buckets: dict[date, dict[str, int]] = defaultdict(lambda: {"total": 0, "dnas": 0})
     for day, counts in days:
         buckets[bucket(day)]["total"] += counts["total"]
         buckets[bucket(day)]["dnas"] += counts["dnas"]
-    rows = [
-        {"starting": starting.isoformat(), **_rate_cells(c["dnas"], c["total"])}
-        for starting, c in sorted(buckets.items())
-    ]
+    rows = []
+    for starting, c in sorted(buckets.items()):
+        row = {"starting": starting.isoformat(), **_rate_cells(c["dnas"], c["total"])}
+        partial = partial_note(starting, bucket, period)
+        if partial:
+            row["partial"] = True
+            row["note"] = "; ".join(filter(None, [partial, row["note"]]))
+        rows.append(row)
     return Table(
         slug=slug,
         title=title,
-        columns=[Column(key="starting", label="Starting"), *RATE_COLUMNS],
+        note=PARTIAL_NOTE,
+        columns=[Column(key="starting", label="Starting", format="date"), *RATE_COLUMNS],
         rows=rows,
     )
 
 
+PARTIAL_NOTE = (
+    "A week or month only partly inside the period is marked partial: its rate covers only "
+    "the days inside, and charts leave it out rather than draw it beside whole ones."
+)
+
+
+def _bucket_end(starting: date, bucket: Any) -> date:
+    if bucket is _month:
+        return (starting.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return starting + timedelta(days=7)
+
+
+def partial_note(starting: date, bucket: Any, period: Period | None) -> str | None:
+    """'partial: 3 of 7 days in the period' for a week (or month) cut by the period's ends."""
+    if period is None:
+        return None
+    end = _bucket_end(starting, bucket)
+    inside = (min(end, period.end) - max(starting, period.start)).days
+    length = (end - starting).days
+    if inside >= length:
+        return None
+    return f"partial: {inside} of {length} days in the period"
+
+
 def _no_outcomes_message(session: Session, settings: Settings, period: Period) -> str:
-    start, end = period.bounds(settings.timezone)
+    start, end = period.bounds(settings.calendar)
     counts = repository.appointment_counts(session, start=start, end=end)
     if counts["all"] == 0:
         first, last = repository.first_and_last_appointment(session)
@@ -329,12 +387,16 @@ def impact(
     settings: Settings,
     period: Period,
     activity: dict[str, int] | None = None,
+    *,
+    by_group: bool = True,
 ) -> ImpactReport:
     """The impact report for a period; NotReadyError with a plain message when there is none.
 
-    `activity` (calls made, attempts) may be passed in when the caller has it already.
+    `activity` (calls made, attempts) may be passed in when the caller has it already;
+    `by_group=False` leaves out the weekly and by-group tables (one grouping instead of five,
+    for the landing page's headline).
     """
-    repository.tune_for_reporting(session)
+    dialect.tune_for_reporting(session)
     first, _last = repository.programme_dates(session)
     if first is None:
         raise NotReadyError(
@@ -346,17 +408,17 @@ def impact(
             f"This period ({period.label()}) ends before the programme started on "
             f"{first:%-d %b %Y}. Choose a period that includes days after the programme began."
         )
-    start, end = period.bounds(settings.timezone)
+    start, end = period.bounds(settings.calendar)
     grouped = repository.arm_counts(
         session,
         start=start,
         end=end,
-        sources_wanted=[*sources_of(EQUITY_DIMENSIONS), "day"],
+        sources_wanted=[*sources_of(EQUITY_DIMENSIONS), "day"] if by_group else [],
         timezone=settings.timezone,
     )
     arms = {key[0] if isinstance(key, tuple) else key: counts for key, counts in grouped["overall"]}
-    call = arms.get(sources.CALL_ARM, {})
-    holdout = arms.get(sources.HOLDOUT_ARM, {})
+    call = arms.get(Arm.CALL, {})
+    holdout = arms.get(Arm.HOLDOUT, {})
     if not call and not holdout:
         raise NotReadyError(
             f"No appointment assigned to the programme between {period.label()} has a known "
@@ -374,12 +436,11 @@ def impact(
         settings=settings,
     )
     model_expected, model_message = _model_expected(call)
-    tables = [
-        _impact_headline_table(estimate),
-        _arms_over_time(grouped["day"]),
-    ]
-    for slug in EQUITY_DIMENSIONS:
-        tables.append(_impact_by_group(DIMENSIONS[slug], grouped[DIMENSIONS[slug].source]))
+    tables = [_impact_headline_table(estimate)]
+    if by_group:
+        tables.append(_arms_over_time(grouped["day"], period))
+        for slug in EQUITY_DIMENSIONS:
+            tables.append(_impact_by_group(DIMENSIONS[slug], grouped[DIMENSIONS[slug].source]))
     return ImpactReport(
         period=period_out(period),
         programme_start=first.isoformat(),
@@ -483,8 +544,8 @@ def _impact_by_group(dimension: Dimension, pairs: list[tuple[Any, dict[str, int]
     for key, counts in pairs:
         arm, *raw = key
         by_arm[str(arm)].append((raw[0] if len(raw) == 1 else tuple(raw), counts))
-    call = dict(_aggregate(dimension, by_arm[sources.CALL_ARM]))
-    holdout = dict(_aggregate(dimension, by_arm[sources.HOLDOUT_ARM]))
+    call = dict(_aggregate(dimension, by_arm[Arm.CALL]))
+    holdout = dict(_aggregate(dimension, by_arm[Arm.HOLDOUT]))
     rows = []
     for label in sorted(set(call) | set(holdout), key=dimension.order):
         c, h = call.get(label, {}), holdout.get(label, {})
@@ -525,7 +586,7 @@ def _group_effect(call: dict[str, int], holdout: dict[str, int]) -> dict[str, An
     }
 
 
-def _arms_over_time(pairs: list[tuple[Any, dict[str, int]]]) -> Table:
+def _arms_over_time(pairs: list[tuple[Any, dict[str, int]]], period: Period | None = None) -> Table:
     weeks: dict[date, dict[str, dict[str, int]]] = defaultdict(
         lambda: defaultdict(lambda: {"total": 0, "dnas": 0})
     )
@@ -537,7 +598,7 @@ def _arms_over_time(pairs: list[tuple[Any, dict[str, int]]]) -> Table:
     for week, arms in sorted(weeks.items()):
         row: dict[str, Any] = {"week": week.isoformat()}
         notes = []
-        for arm, prefix in ((sources.CALL_ARM, "call"), (sources.HOLDOUT_ARM, "holdout")):
+        for arm, prefix in ((Arm.CALL, "call"), (Arm.HOLDOUT, "holdout")):
             rate = rate_with_interval(arms[arm]["dnas"], arms[arm]["total"])
             row |= {
                 f"{prefix}_appointments": rate.total,
@@ -547,13 +608,18 @@ def _arms_over_time(pairs: list[tuple[Any, dict[str, int]]]) -> Table:
             }
             if rate.suppressed:
                 notes.append(f"{prefix.replace('holdout', 'hold-out')}: {rate.reason}")
+        partial = partial_note(week, _week, period)
+        if partial:
+            row["partial"] = True
+            notes.insert(0, partial)
         row["note"] = "; ".join(notes)
         rows.append(row)
     return Table(
         slug="impact-over-time",
         title="DNA rate by week: call arm and hold-out",
+        note=PARTIAL_NOTE,
         columns=[
-            Column(key="week", label="Week starting"),
+            Column(key="week", label="Week starting", format="date"),
             Column(key="call_appointments", label="Call arm appointments", format="count"),
             Column(key="call_dna_rate", label="Call arm DNA rate", format="percent"),
             Column(key="call_ci_low", label="Call 95% CI low", format="percent"),
@@ -575,7 +641,7 @@ OUTCOME_MIX_DIMENSIONS = (*EQUITY_DIMENSIONS, "sex", "communication-need")
 
 
 def calls_cube(session: Session, settings: Settings, period: Period) -> repository.Grouped:
-    start, end = period.bounds(settings.timezone)
+    start, end = period.bounds(settings.calendar)
     return repository.calls_by_dimension(
         session,
         start=start,
@@ -596,7 +662,7 @@ def outcome_mix(
     period: Period,
     cube: repository.Grouped | None = None,
 ) -> Section:
-    repository.tune_for_reporting(session)
+    dialect.tune_for_reporting(session)
     grouped = cube if cube is not None else calls_cube(session, settings, period)
     activity = call_totals(grouped)
     if activity.get("calls", 0) == 0:
@@ -604,7 +670,7 @@ def outcome_mix(
             available=False,
             message=f"No navigator calls covered appointments between {period.label()}.",
         )
-    outcomes = {kind: activity.get(f"has_{kind}", 0) for kind in sources.OUTCOME_LABELS}
+    outcomes = {kind: activity.get(f"has_{kind}", 0) for kind in OUTCOME_LABELS}
     made = activity["calls_made"]
     summary_rows: list[dict[str, Any]] = [
         {"measure": "Calls queued", "count": activity["calls"], "share": None},
@@ -623,12 +689,12 @@ def outcome_mix(
         {"measure": "Wrong numbers found", "count": activity["wrong_numbers"], "share": None},
     ]
     reached = activity["reached"]
-    for kind, label in sources.OUTCOME_LABELS.items():
+    for kind, label in OUTCOME_LABELS.items():
         count = outcomes.get(kind, 0)
         summary_rows.append(
             {"measure": label, "count": count, "share": count / reached if reached else None}
         )
-    freed = sum(outcomes.get(kind, 0) for kind in sources.SLOT_FREEING_OUTCOMES)
+    freed = sum(outcomes.get(kind, 0) for kind in SLOT_FREEING_OUTCOMES)
     summary_rows.append(
         {
             "measure": "Calls that freed a slot (cancelled or rebooked)",
@@ -636,6 +702,18 @@ def outcome_mix(
             "share": freed / reached if reached else None,
         }
     )
+    start, end = period.bounds(settings.calendar)
+    confirmed = repository.pas_confirmed_requests(
+        session, start=start, end=end, timezone=settings.timezone
+    )
+    summary_rows.append(
+        {"measure": "Rebookings confirmed by the PAS", "count": confirmed["rebookings_confirmed"],
+         "share": None}
+    )  # fmt: skip
+    summary_rows.append(
+        {"measure": "Freed slots refilled (same clinic session)",
+         "count": confirmed["slots_refilled"], "share": None}
+    )  # fmt: skip
     tables = [
         Table(
             slug="outcome-mix",
@@ -713,10 +791,18 @@ REACH_COLUMNS = [
     Column(key="reached_rate", label="Reached by a call", format="percent"),
     Column(key="share_of_reached", label="Share of those reached", format="percent"),
     Column(key="sms_rate", label="SMS delivered", format="percent"),
-    Column(key="reach_to_burden", label="Reach share / DNA share", format="number"),
+    Column(key="reach_to_burden", label="Reach share / DNA share", format="ratio"),
+    Column(key="ratio_ci_low", label="Ratio 95% CI low", format="ratio"),
+    Column(key="ratio_ci_high", label="Ratio 95% CI high", format="ratio"),
     Column(key="note", label="Note"),
 ]
-LEFT_BEHIND_RATIO = 0.8
+REACH_DIMENSIONS = (*EQUITY_DIMENSIONS, "sex", "communication-need", "learning-disability")
+LEFT_BEHIND_RULE = (
+    "A group is flagged as left behind when its share of patients reached by a call divided by "
+    f"its share of DNAs is under {LEFT_BEHIND_RATIO}, decided on the unrounded ratio (shown "
+    "to two decimals, with its 95% interval by the log method); groups that are not people at "
+    "risk (no recorded need) are never flagged."
+)
 
 
 def reach(
@@ -724,13 +810,26 @@ def reach(
     settings: Settings,
     period: Period,
     cube: repository.Grouped | None = None,
+    *,
+    dimensions: Iterable[str] = REACH_DIMENSIONS,
 ) -> Section:
     """Who gets left behind: each group's share of those reached against its share of DNAs."""
-    repository.tune_for_reporting(session)
+    dialect.tune_for_reporting(session)
     grouped = cube if cube is not None else appointment_cube(session, settings, period)
-    wanted = (*EQUITY_DIMENSIONS, "sex", "communication-need", "learning-disability")
+    sms_tracked = settings.sms_provider not in UNTRACKED_SMS_PROVIDERS
+    columns = [
+        column.model_copy(update={"missing": "not tracked"})
+        if column.key == "sms_rate" and not sms_tracked
+        else column
+        for column in REACH_COLUMNS
+    ]
+    sms_note = (
+        ""
+        if sms_tracked
+        else f" SMS deliveries are not tracked by the {settings.sms_provider} provider."
+    )
     tables = []
-    for slug in wanted:
+    for slug in dimensions:
         dimension = DIMENSIONS[slug]
         groups = _aggregate(dimension, grouped[dimension.source])
         if slug == "communication-need":
@@ -742,17 +841,20 @@ def reach(
             return Section(
                 available=False, message=f"No appointments start between {period.label()}."
             )
-        rows = [{"group": label, **_reach_cells(counts, totals)} for label, counts in groups]
+        rows = [
+            {"group": label, **_reach_cells(label, counts, totals, sms_tracked=sms_tracked)}
+            for label, counts in groups
+        ]
         tables.append(
             Table(
                 slug=f"reach-by-{slug}",
                 title=f"Who is reached, against DNA burden, by {_lower_first(dimension.title)}",
                 note=(
-                    "Appointments starting in the period; calls and SMS from the contact log. A "
-                    f"group whose share of those reached is under {LEFT_BEHIND_RATIO:.0%} of its "
-                    "share of DNAs is flagged as left behind."
+                    "Appointments starting in the period; calls and SMS from the contact log. "
+                    + LEFT_BEHIND_RULE
+                    + sms_note
                 ),
-                columns=[Column(key="group", label=dimension.title), *REACH_COLUMNS],
+                columns=[Column(key="group", label=dimension.title), *columns],
                 rows=rows,
             )
         )
@@ -767,16 +869,39 @@ def _totals(groups: list[tuple[str, dict[str, int]]]) -> dict[str, int]:
     return dict(totals) | {"appointments": totals.get("appointments", 0)}
 
 
-def _reach_cells(counts: dict[str, int], totals: dict[str, int]) -> dict[str, Any]:
+UNTRACKED_SMS_PROVIDERS = ("console",)  # it never hears back about delivery
+NOT_AT_RISK_GROUPS = frozenset({"No recorded need"})
+
+
+def _reach_cells(
+    label: str, counts: dict[str, int], totals: dict[str, int], *, sms_tracked: bool = True
+) -> dict[str, Any]:
     n = counts["appointments"]
     if n < SUPPRESSION_THRESHOLD:
-        return {column.key: None for column in REACH_COLUMNS} | {"note": SUPPRESSED_REASON}
+        return {column.key: None for column in REACH_COLUMNS} | {
+            "note": SUPPRESSED_REASON,
+            "left_behind": False,
+        }
     dna_share = counts["dnas"] / totals["dnas"] if totals.get("dnas") else None
     reached_share = counts["reached"] / totals["reached"] if totals.get("reached") else None
-    ratio = reached_share / dna_share if dna_share and reached_share is not None else None
-    note = ""
-    if ratio is not None and ratio < LEFT_BEHIND_RATIO:
-        note = "left behind: reached less than its share of DNAs"
+    ratio = ratio_low = ratio_high = None
+    if dna_share and reached_share is not None:
+        ratio = reached_share / dna_share
+        interval = share_ratio_interval(
+            counts["reached"], totals["reached"], counts["dnas"], totals["dnas"]
+        )
+        ratio_low, ratio_high = interval.low, interval.high
+    at_risk = label not in NOT_AT_RISK_GROUPS
+    left_behind = ratio is not None and ratio < LEFT_BEHIND_RATIO and at_risk
+    notes = []
+    if left_behind and ratio is not None and ratio_high is not None:
+        notes.append(f"left behind: ratio {ratio:.3f} is under {LEFT_BEHIND_RATIO}")
+        if ratio_high >= LEFT_BEHIND_RATIO:
+            notes.append("its interval reaches the threshold, so chance may explain it")
+    elif not at_risk:
+        notes.append("not people at risk: never flagged")
+    if not sms_tracked:
+        notes.append("SMS delivery not tracked")
     return {
         "appointments": n,
         "share_of_appointments": n / totals["appointments"],
@@ -785,9 +910,12 @@ def _reach_cells(counts: dict[str, int], totals: dict[str, int]) -> dict[str, An
         "called_rate": counts["called"] / n,
         "reached_rate": counts["reached"] / n,
         "share_of_reached": reached_share,
-        "sms_rate": counts["sms_delivered"] / n,
+        "sms_rate": counts["sms_delivered"] / n if sms_tracked else None,
         "reach_to_burden": ratio,
-        "note": note,
+        "ratio_ci_low": ratio_low,
+        "ratio_ci_high": ratio_high,
+        "left_behind": left_behind,
+        "note": "; ".join(notes),
     }
 
 
@@ -813,8 +941,8 @@ def data_quality(
     period: Period,
     calls: repository.Grouped | None = None,
 ) -> Section:
-    repository.tune_for_reporting(session)
-    start, end = period.bounds(settings.timezone)
+    dialect.tune_for_reporting(session)
+    start, end = period.bounds(settings.calendar)
     clinics, details = repository.recording_quality(session, start=start, end=end)
     if details["patients"] == 0:
         return Section(available=False, message=f"No appointments start between {period.label()}.")
@@ -868,7 +996,8 @@ def data_quality(
                 rows=rows,
             )
         )
-    wrong = repository.data_quality_tasks(session, start=start, end=end)
+    raised = repository.tasks_raised(session, start=start, end=end)
+    wrong = raised.get(TaskKind.DATA_QUALITY, {}).get("raised", 0)
     wrong_numbers = call_totals(
         calls if calls is not None else calls_cube(session, settings, period)
     ).get("wrong_numbers", 0)
@@ -913,7 +1042,54 @@ def data_quality(
             ],
         )
     )
+    tables.append(_tasks_table(raised, period))
     return Section(available=True, tables=tables)
+
+
+TASK_LABELS: dict[TaskKind, str] = {
+    TaskKind.CANCEL_REQUEST: "Patient asked to cancel (by SMS)",
+    TaskKind.REBOOK_REQUEST: "Patient asked to rebook (by SMS)",
+    TaskKind.READ_REPLY: "SMS reply for a person to read",
+    TaskKind.CONFIRMED_NOTE: "Patient confirmed by SMS (a note)",
+    TaskKind.DATA_QUALITY: "Contact details found wrong",
+    TaskKind.BOOKING_OVERDUE: "Rebooking or cancellation not yet in the PAS",
+    TaskKind.SEND_LETTER: "Letter to send (no usable phone)",
+}
+
+
+def _tasks_table(raised: dict[str, dict[str, int]], period: Period) -> Table:
+    rows: list[dict[str, Any]] = [
+        {"kind": TASK_LABELS[kind], **raised.get(kind, {"raised": 0, "open": 0})}
+        for kind in TaskKind
+    ]
+    rows.append(
+        {
+            "kind": "All follow-up tasks",
+            "raised": sum(row["raised"] for row in rows),
+            "open": sum(row["open"] for row in rows),
+        }
+    )
+    return Table(
+        slug="follow-up-tasks",
+        title="Follow-up tasks raised for navigators",
+        note=(
+            f"Tasks created between {period.label()} (the tasks table itself, every kind), and "
+            "how many of those are still open."
+        ),
+        columns=[
+            Column(key="kind", label="Task"),
+            Column(key="raised", label="Raised", format="count"),
+            Column(key="open", label="Still open", format="count"),
+        ],
+        rows=rows,
+    )
+
+
+def tasks_raised_total(board: Dashboard) -> int | None:
+    for table in board.data_quality.tables:
+        if table.slug == "follow-up-tasks":
+            return int(table.rows[-1]["raised"])
+    return None
 
 
 # --- The dashboard ----------------------------------------------------------------------------
@@ -922,7 +1098,7 @@ def data_quality(
 def dashboard(session: Session, settings: Settings, period: Period) -> Dashboard:
     """Everything a manager sees for a period. Raises NotReadyError only when the period has no
     appointment with an outcome at all; a missing impact estimate is a message, not an error."""
-    repository.tune_for_reporting(session)
+    dialect.tune_for_reporting(session)
     cube = appointment_cube(session, settings, period)
     rates = dna_rates(session, settings, period, cube)
     calls = calls_cube(session, settings, period)
@@ -932,14 +1108,17 @@ def dashboard(session: Session, settings: Settings, period: Period) -> Dashboard
         impact_report = impact(session, settings, period, call_totals(calls))
     except NotReadyError as error:
         impact_message = error.message
+    reach_section = reach(session, settings, period, cube)
     return Dashboard(
         period=period_out(period),
         dna_rates=Section(available=True, tables=rates.tables, message=rates.denominator),
         impact=impact_report,
         impact_message=impact_message,
         outcomes=outcome_mix(session, settings, period, calls),
-        reach=reach(session, settings, period, cube),
+        reach=reach_section,
         data_quality=data_quality(session, settings, period, calls),
+        fairness=fairness(session, reach_section),
+        overall=rates.overall,
     )
 
 
@@ -948,4 +1127,6 @@ def all_tables(board: Dashboard) -> list[Table]:
     if board.impact is not None:
         tables += board.impact.tables
     tables += board.outcomes.tables + board.reach.tables + board.data_quality.tables
+    if board.fairness is not None:
+        tables += board.fairness.tables
     return tables

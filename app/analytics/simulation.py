@@ -25,9 +25,8 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import func, select, update
@@ -40,6 +39,7 @@ from app.calls.schemas import OutcomeIn
 from app.calls.tables import AttemptResult, CallAssignment, OutcomeKind
 from app.console import NULL_PROGRESS, ProgressReporter
 from app.db.session import Database
+from app.localtime import TrustCalendar
 from app.patients.tables import Patient
 from app.reference.codes import DNA_CODES, NOT_YET_KNOWN, ethnic_group
 from app.settings import Settings
@@ -49,8 +49,7 @@ logger = logging.getLogger("navigator.analytics.simulation")
 
 DNA_CODE = "3"
 ATTENDED_CODE = "5"
-WORKDAY_START = time(9, 0)
-WORKDAY_END = time(17, 0)
+QUEUE_BUILD_TIME = time(8, 0)  # local time: the morning queue is built before navigators start
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ def simulate_programme(
     settings: Settings,
     weeks: int = 8,
     *,
-    today: date | None = None,
+    today: date,
     seed: int = 2026,
     model: DnaModel = DEFAULT_MODEL,
     call_reached_relative_risk: float | None = None,
@@ -121,13 +120,13 @@ def simulate_programme(
     navigator_user_ids: tuple[int, ...] = (0,),
     progress: ProgressReporter = NULL_PROGRESS,
 ) -> SimulationSummary:
-    """Simulate the last `weeks` weeks of the programme day by day (one transaction per day).
+    """Simulate the `weeks` weeks before the local day `today` (from the caller's clock), day
+    by day, one transaction per day.
 
     Safe to call again: when the database already holds programme history (assignments
     before today) nothing is changed and the summary says so.
     """
-    zone = ZoneInfo(settings.timezone)
-    today = today or datetime.now(zone).date()
+    calendar = settings.calendar
     first_day = today - timedelta(weeks=weeks)
     rr_call = (
         model.navigator_call_reached_relative_risk
@@ -150,8 +149,7 @@ def simulate_programme(
         if existing:
             summary.skipped = "the database already holds programme history; nothing changed"
             return summary
-        first_start = datetime.combine(first_day, time.min, zone).astimezone(UTC)
-        today_start = datetime.combine(today, time.min, zone).astimezone(UTC)
+        first_start, today_start = calendar.days_bounds(first_day, today)
         # Re-draw attended and DNA outcomes of the simulated weeks under the programme.
         session.execute(
             update(Appointment)
@@ -178,7 +176,7 @@ def simulate_programme(
                 session,
                 settings,
                 day,
-                zone=zone,
+                calendar=calendar,
                 rng=rng,
                 model=model,
                 rr_call=rr_call,
@@ -204,7 +202,7 @@ def _simulate_day(
     settings: Settings,
     day: date,
     *,
-    zone: ZoneInfo,
+    calendar: TrustCalendar,
     rng: np.random.Generator,
     model: DnaModel,
     rr_call: float,
@@ -213,7 +211,7 @@ def _simulate_day(
     propensity: dict[int, float],
     summary: SimulationSummary,
 ) -> None:
-    morning = datetime.combine(day, time(8, 0), zone).astimezone(UTC)
+    morning = calendar.at(day, QUEUE_BUILD_TIME)
     built = build_queue(session, settings, day, now=morning)
     summary.assigned_call += built.assigned_call
     summary.assigned_holdout += built.assigned_holdout
@@ -221,7 +219,7 @@ def _simulate_day(
         session,
         settings,
         day,
-        zone=zone,
+        calendar=calendar,
         rng=rng,
         behaviour=behaviour,
         navigators=navigators,
@@ -231,7 +229,7 @@ def _simulate_day(
         session,
         settings,
         day,
-        zone=zone,
+        calendar=calendar,
         rng=rng,
         model=model,
         rr_call=rr_call,
@@ -245,15 +243,15 @@ def _work_queue(
     settings: Settings,
     day: date,
     *,
-    zone: ZoneInfo,
+    calendar: TrustCalendar,
     rng: np.random.Generator,
     behaviour: NavigatorBehaviour,
     navigators: tuple[int, ...],
     summary: SimulationSummary,
 ) -> None:
     """Navigators take calls one after another through the working day."""
-    now = datetime.combine(day, WORKDAY_START, zone).astimezone(UTC)
-    end = datetime.combine(day, WORKDAY_END, zone).astimezone(UTC)
+    now = calendar.working_day_start(day)
+    end = calendar.working_day_end(day)
     step = timedelta(minutes=settings.analytics_minutes_per_call / max(len(navigators), 1))
     turn = 0
     while now < end:
@@ -372,7 +370,7 @@ def _draw_attendance(
     settings: Settings,
     day: date,
     *,
-    zone: ZoneInfo,
+    calendar: TrustCalendar,
     rng: np.random.Generator,
     model: DnaModel,
     rr_call: float,
@@ -380,8 +378,7 @@ def _draw_attendance(
     summary: SimulationSummary,
 ) -> None:
     """Attend or DNA for every still-booked appointment starting on `day`."""
-    start = datetime.combine(day, time.min, zone).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), time.min, zone).astimezone(UTC)
+    start, end = calendar.day_bounds(day)
     reached_call = _reached_before_start("call")
     sms_delivered = _reached_before_start("sms")
     rows = session.execute(

@@ -17,6 +17,9 @@ Z998 = NormalDist().inv_cdf(0.999)  # 3.090232..., the 99.8% funnel limit
 # than this many appointments is not shown (its cell says why instead).
 SUPPRESSION_THRESHOLD = 10
 SUPPRESSED_REASON = f"fewer than {SUPPRESSION_THRESHOLD} appointments: suppressed"
+# A group whose share of those reached by a call is under this fraction of its share of DNAs
+# is flagged as left behind (reach against burden).
+LEFT_BEHIND_RATIO = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +125,25 @@ def funnel_flag(proportion: float, limits: FunnelLimits) -> str:
     if proportion > limits.upper95 or proportion < limits.lower95:
         return "alert"
     return "within limits"
+
+
+def share_ratio_interval(
+    events_a: int, total_a: int, events_b: int, total_b: int, z: float = Z95
+) -> Interval:
+    """95% interval for (events_a / total_a) / (events_b / total_b), the ratio of two shares
+    (a group's share of those reached over its share of DNAs), by the log method of Katz et al.
+    (1978): log ratio +/- z * sqrt((1 - p_a) / a + (1 - p_b) / b). A zero count gets half an
+    event (Haldane's correction) so the interval stays finite; an upper limit is reported
+    however large. The two shares come from overlapping appointments, so treating them as
+    independent makes the interval a little wider than it need be (conservative)."""
+    if total_a <= 0 or total_b <= 0 or events_b < 0 or events_a < 0:
+        raise ValueError("a share needs at least one observation")
+    a = events_a if events_a > 0 else 0.5
+    b = events_b if events_b > 0 else 0.5
+    p_a, p_b = a / total_a, b / total_b
+    log_ratio = math.log(p_a / p_b)
+    spread = z * math.sqrt(max(1 - p_a, 0.0) / a + max(1 - p_b, 0.0) / b)
+    low = math.exp(log_ratio - spread)
+    if events_a == 0:
+        low = 0.0
+    return Interval(low, math.exp(log_ratio + spread))

@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.auth.tables import AuditEvent, User
+from app.localtime import TrustCalendar
+
+# Actions of patient-level reads (`app.auth.reads` and every other door that shows a patient's
+# record): the unusual-access report counts these. `tests/auth/test_audit.py` calls every
+# patient-level route and fails when one writes no row with one of these actions.
+READ_ACTIONS = (
+    "patient.viewed",
+    "patient.listed",
+    "appointment.viewed",
+    "appointment.listed",
+    "call.viewed",
+    "call.history_viewed",
+    "patient.calls_viewed",
+    "patient.viewed_via_call",
+    "patient.history_viewed",
+    "patient.messages_viewed",
+    "appointment.messages_viewed",
+    "sms.history_viewed",
+    "booking_requests.viewed",
+    "booking_requests.exported",
+    "patient.found_by_search",
+    "queue.viewed",
+    "calls.history_listed",
+)
+SEARCH_ACTION = "patient.found_by_search"
 
 
 def record_audit(
@@ -20,11 +45,13 @@ def record_audit(
     patient_id: int | None = None,
     appointment_id: int | None = None,
     detail: dict[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> AuditEvent:
     """Add one audit entry in the caller's transaction (it is kept only if the work commits).
 
     `action` is a dotted verb such as "patient.viewed"; `detail` is a small JSON object of ids,
-    codes and counts: never names, NHS numbers, phone numbers or message bodies.
+    codes and counts: never names, NHS numbers, phone numbers or message bodies. `now` is the
+    request's clock time (without it the column default stamps it).
     """
     event = AuditEvent(
         user_id=user_id,
@@ -33,6 +60,8 @@ def record_audit(
         appointment_id=appointment_id,
         detail=detail,
     )
+    if now is not None:
+        event.occurred_at = now
     session.add(event)
     session.flush()
     return event
@@ -91,3 +120,115 @@ def list_audit(
         .offset(offset)
     ).all()
     return [AuditRow(event=row[0], username=row[1]) for row in rows], int(total or 0)
+
+
+# --- unusual access (managers' report on the audit page) ----------------------------------
+
+
+@dataclass(frozen=True)
+class UnusualAccess:
+    """One finding: who, what kind, when (hour or moment), and how many patients."""
+
+    kind: str  # "many_patients", "out_of_hours" or "search_without_call"
+    user_id: int | None
+    username: str | None
+    at: datetime
+    patients: int
+    reads: int
+
+
+def _patients_of(patient_id: int | None, detail: dict[str, Any] | None) -> set[int]:
+    ids = (detail or {}).get("patient_ids")
+    if isinstance(ids, list):
+        return {int(value) for value in ids if isinstance(value, int)}
+    return {patient_id} if patient_id is not None else set()
+
+
+def _call_followed(session: Session, user_id: int, patient_id: int, since: datetime) -> bool:
+    """Whether `user_id` took, tried, completed or recorded an outcome on a call to
+    `patient_id` at or after `since` (read-only, through the calls tables)."""
+    from app.calls.tables import Call, CallAttempt, CallOutcome
+
+    ours = or_(
+        and_(Call.taken_by == user_id, Call.taken_at >= since),
+        and_(Call.completed_by == user_id, Call.completed_at >= since),
+    )
+    attempted = select(CallAttempt.id).where(
+        CallAttempt.call_id == Call.id,
+        CallAttempt.attempted_by == user_id,
+        CallAttempt.attempted_at >= since,
+    )
+    recorded = select(CallOutcome.id).where(
+        CallOutcome.call_id == Call.id,
+        CallOutcome.recorded_by == user_id,
+        CallOutcome.recorded_at >= since,
+    )
+    found = session.scalar(
+        select(Call.id)
+        .where(Call.patient_id == patient_id, or_(ours, attempted.exists(), recorded.exists()))
+        .limit(1)
+    )
+    return found is not None
+
+
+def unusual_access(
+    session: Session,
+    *,
+    start: datetime,
+    end: datetime,
+    calendar: TrustCalendar,
+    patients_per_hour_limit: int,
+) -> list[UnusualAccess]:
+    """Patient-level reads in [start, end) worth a manager's look: a user reading more
+    distinct patients in one clock hour than the limit, reads outside the working day (per
+    user and local day), and patients found by a search that no call by that user followed."""
+    rows = session.execute(
+        select(
+            AuditEvent.user_id,
+            User.username,
+            AuditEvent.action,
+            AuditEvent.occurred_at,
+            AuditEvent.patient_id,
+            AuditEvent.detail,
+        )
+        .outerjoin(User, User.id == AuditEvent.user_id)
+        .where(
+            AuditEvent.action.in_(READ_ACTIONS),
+            AuditEvent.occurred_at >= start,
+            AuditEvent.occurred_at < end,
+        )
+        .order_by(AuditEvent.occurred_at, AuditEvent.id)
+    ).all()
+    names: dict[int | None, str | None] = {}
+    per_hour: dict[tuple[int | None, datetime], tuple[set[int], list[int]]] = {}
+    out_of_hours: dict[tuple[int | None, date], tuple[datetime, set[int], list[int]]] = {}
+    findings: list[UnusualAccess] = []
+    for user_id, username, action, occurred_at, patient_id, detail in rows:
+        names[user_id] = username
+        patients = _patients_of(patient_id, detail)
+        hour = occurred_at.replace(minute=0, second=0, microsecond=0)
+        seen, reads = per_hour.setdefault((user_id, hour), (set(), []))
+        seen |= patients
+        reads.append(1)
+        if not calendar.is_working_time(occurred_at):
+            day = calendar.today(occurred_at)
+            first, day_seen, day_reads = out_of_hours.setdefault(
+                (user_id, day), (occurred_at, set(), [])
+            )
+            day_seen |= patients
+            day_reads.append(1)
+        searched = action == SEARCH_ACTION and user_id is not None and patient_id is not None
+        if searched and not _call_followed(session, user_id, patient_id, occurred_at):
+            findings.append(
+                UnusualAccess("search_without_call", user_id, username, occurred_at, 1, 1)
+            )
+    for (user_id, hour), (seen, reads) in per_hour.items():
+        if len(seen) > patients_per_hour_limit:
+            findings.append(
+                UnusualAccess("many_patients", user_id, names[user_id], hour, len(seen), len(reads))
+            )
+    for (user_id, _day), (first, seen, reads) in out_of_hours.items():
+        findings.append(
+            UnusualAccess("out_of_hours", user_id, names[user_id], first, len(seen), len(reads))
+        )
+    return sorted(findings, key=lambda finding: (finding.at, finding.kind))

@@ -9,6 +9,7 @@ import typer
 
 from app.auth import service
 from app.auth.roles import Role
+from app.clock import current_clock
 from app.console import JsonFlag, emit, fail, handles_domain_errors
 from app.db.session import Database
 from app.settings import get_settings
@@ -50,6 +51,7 @@ def create(
 def list_users(as_json: JsonFlag = False) -> None:
     """List accounts with their role and status."""
     database = Database(get_settings())
+    now = current_clock().now()
     try:
         with database.unit_of_work() as session:
             users = [
@@ -58,7 +60,7 @@ def list_users(as_json: JsonFlag = False) -> None:
                     "username": user.username,
                     "role": user.role,
                     "active": user.active,
-                    "locked": user.locked_until is not None and user.is_locked(service.utcnow()),
+                    "locked": user.locked_until is not None and user.is_locked(now),
                     "last_login": user.last_login,
                 }
                 for user in service.list_users(session)

@@ -18,8 +18,10 @@ from app.auth.errors import CsrfError, NotSignedInError
 from app.auth.roles import Role
 from app.auth.service import csrf_token_for, csrf_token_matches, resolve_session
 from app.auth.tables import User
+from app.clock import ClockDep
 from app.db.session import SessionDep
 from app.errors import PermissionDeniedError
+from app.logging_setup import note_request_user
 from app.settings import Settings
 
 SESSION_COOKIE = "navigator_session"
@@ -60,7 +62,7 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def current_user(request: Request, session: SessionDep) -> User | None:
+def current_user(request: Request, session: SessionDep, clock: ClockDep) -> User | None:
     """The signed-in user or None.
 
     Also leaves on `request.state`: `user` (a `SignedInUser` snapshot for templates),
@@ -68,10 +70,12 @@ def current_user(request: Request, session: SessionDep) -> User | None:
     """
     settings = _settings(request)
     token = request.cookies.get(SESSION_COOKIE)
-    user = resolve_session(session, settings, token)
+    user = resolve_session(session, settings, token, now=clock.now())
     request.state.user = (
         SignedInUser(id=user.id, username=user.username, role=user.role) if user else None
     )
+    if user is not None:
+        note_request_user(user.id)
     request.state.session_token = token if user is not None else None
     request.state.csrf_token = (
         csrf_token_for(settings.secret_key.get_secret_value(), token)

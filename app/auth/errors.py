@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.errors import DomainError
+from app.errors import DomainError, TooManyRequestsError
 
 
 class NotSignedInError(DomainError):
@@ -17,6 +17,5 @@ class CsrfError(DomainError):
     code = "csrf_failed"
 
 
-class TooManyAttemptsError(DomainError):
-    status_code = 429
+class TooManyAttemptsError(TooManyRequestsError):
     code = "too_many_attempts"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
 from app.auth import service
-from app.auth.audit import AuditFilter, list_audit, record_audit
+from app.auth.audit import AuditFilter, UnusualAccess, list_audit, record_audit, unusual_access
 from app.auth.dependencies import SESSION_COOKIE, current_user, require_role, verify_csrf
 from app.auth.roles import Role
 from app.auth.signin import (
@@ -24,11 +24,11 @@ from app.auth.signin import (
     set_session_cookie,
 )
 from app.auth.tables import User
-from app.db.base import utcnow
+from app.clock import get_clock
 from app.db.session import SessionDep
-from app.errors import DomainError
+from app.errors import DomainError, TooManyRequestsError
+from app.isodate import parse_date_parts
 from app.settings import Settings
-from app.ui.dates import local_day_bounds
 from app.ui.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -148,13 +148,16 @@ async def sign_in(
     try:
         result = await attempt_sign_in(request, username, password)
     except DomainError as error:
-        return _sign_in_page(
+        page = _sign_in_page(
             request,
             username=username,
             next_path=next_path,
             errors={"username": error.message},
             status_code=error.status_code,
         )
+        if isinstance(error, TooManyRequestsError):
+            page.headers["Retry-After"] = str(error.retry_after)
+        return page
     if result.opened is None:
         return _sign_in_page(
             request,
@@ -178,7 +181,7 @@ def sign_out(
 ) -> Response:
     service.end_session(session, request.cookies.get(SESSION_COOKIE))
     if user is not None:
-        record_audit(session, user_id=user.id, action="sign_out")
+        record_audit(session, user_id=user.id, action="sign_out", now=get_clock(request).now())
     response = RedirectResponse("/sign-in", status_code=303)
     clear_session_cookie(response, _settings(request))
     return response
@@ -201,7 +204,7 @@ def _users_page(
         {
             "page_title": "Users",
             "users": service.list_users(session),
-            "now": utcnow(),
+            "now": get_clock(request).now(),
             "roles": ROLE_CHOICES,
             "message": message,
             "errors": errors or {},
@@ -354,7 +357,7 @@ def _parse_day(day: str, month: str, year: str) -> date | None:
     if not (day or month or year):
         return None
     try:
-        return date(int(year), int(month), int(day))
+        return parse_date_parts(day, month, year)
     except ValueError:
         raise ValueError("Date must be a real date, for example 24 11 2026") from None
 
@@ -385,8 +388,18 @@ def audit_page(
         errors["date"] = str(error)
     rows: list = []
     total = 0
+    findings: list[UnusualAccess] = []
+    settings = _settings(request)
     if not errors:
-        start, end = local_day_bounds(on, _settings(request).timezone)
+        start, end = settings.calendar.day_bounds(on) if on else (None, None)
+        now = get_clock(request).now()
+        findings = unusual_access(
+            session,
+            start=start or now - timedelta(hours=24),
+            end=end or now,
+            calendar=settings.calendar,
+            patients_per_hour_limit=settings.audit_unusual_patients_per_hour,
+        )
         rows, total = list_audit(
             session,
             AuditFilter(
@@ -416,6 +429,9 @@ def audit_page(
             "page_title": "Audit log",
             "rows": rows,
             "total": total,
+            "findings": findings,
+            "findings_period": "that day" if on else "the last 24 hours",
+            "patients_per_hour_limit": settings.audit_unusual_patients_per_hour,
             "filters": filters,
             "date_value": {"day": day, "month": month, "year": year},
             "errors": errors,
@@ -426,3 +442,63 @@ def audit_page(
         },
         status_code=422 if errors else 200,
     )
+
+
+# --- my account: change my own password -----------------------------------------------------
+
+SignedIn = Annotated[User, Depends(require_role(Role.NAVIGATOR))]
+RULES_HINT = (
+    "At least 12 characters. Not a common password and not your username. A phrase of "
+    "several words works well."
+)
+
+
+def _password_page(
+    request: Request,
+    *,
+    errors: dict[str, str] | None = None,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "auth/account_password.html",
+        {
+            "page_title": "Change your password",
+            "errors": errors or {},
+            "notice": notice,
+            "hint": RULES_HINT,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/account/password")
+def password_form(request: Request, _user: SignedIn) -> Response:
+    notice = None
+    if request.query_params.get("notice") == "changed":
+        notice = "Your password was changed. You were signed out everywhere else."
+    return _password_page(request, notice=notice)
+
+
+@router.post("/account/password")
+async def change_password(request: Request, session: SessionDep, user: SignedIn) -> Response:
+    form = await request.form()
+    try:
+        service.change_own_password(
+            session,
+            user_id=user.id,
+            current=str(form.get("current-password") or ""),
+            new=str(form.get("new-password") or ""),
+            confirm=str(form.get("confirm-password") or ""),
+            keep_session_token=getattr(request.state, "session_token", None),
+            now=get_clock(request).now(),
+        )
+    except DomainError as error:
+        session.rollback()
+        problems: dict[str, str] = {}
+        for item in error.details or []:
+            field, message = str(item["field"]), str(item["message"])
+            problems[field] = f"{problems[field]}. {message}" if field in problems else message
+        return _password_page(request, errors=problems, status_code=422)
+    return RedirectResponse("/account/password?notice=changed", status_code=303)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -15,11 +14,12 @@ from app.auth.roles import Role
 from app.auth.schemas import AuditEventOut, MeOut, SessionOut, SignInIn, UserOut
 from app.auth.signin import attempt_sign_in, clear_session_cookie, set_session_cookie
 from app.auth.tables import User
+from app.clock import get_clock
 from app.db.errors import MAX_RECORD_ID
 from app.db.session import SessionDep
+from app.isodate import IsoDate
 from app.pagination import Page, PageParams, page_params
 from app.settings import Settings
-from app.ui.dates import local_day_bounds
 
 router = APIRouter(tags=["auth"])
 
@@ -54,7 +54,7 @@ def sign_out(
     session: SessionDep,
 ) -> Response:
     service.end_session(session, request.cookies.get(SESSION_COOKIE))
-    record_audit(session, user_id=user.id, action="sign_out")
+    record_audit(session, user_id=user.id, action="sign_out", now=get_clock(request).now())
     response = Response(status_code=204)
     clear_session_cookie(response, request.app.state.settings)
     return response
@@ -69,10 +69,10 @@ def audit_log(
     username: Annotated[str | None, Query(max_length=64)] = None,
     patient_id: Annotated[int | None, Query(ge=1, le=MAX_RECORD_ID)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
-    on: Annotated[date | None, Query(alias="date", description="local day")] = None,
+    on: Annotated[IsoDate | None, Query(alias="date", description="local day")] = None,
 ) -> Page[AuditEventOut]:
     settings: Settings = request.app.state.settings
-    start, end = local_day_bounds(on, settings.timezone)
+    start, end = settings.calendar.day_bounds(on) if on else (None, None)
     rows, total = list_audit(
         session,
         AuditFilter(

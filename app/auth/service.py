@@ -19,7 +19,6 @@ from app.auth.audit import record_audit
 from app.auth.passwords import hash_password, needs_rehash, password_problems, verify_password
 from app.auth.roles import Role
 from app.auth.tables import User, UserSession
-from app.db.base import utcnow
 from app.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from app.settings import Settings
 
@@ -143,6 +142,62 @@ def set_password(session: Session, *, user_id: int, password: str, changed_by: i
     return user
 
 
+def change_own_password(
+    session: Session,
+    *,
+    user_id: int,
+    current: str,
+    new: str,
+    confirm: str,
+    keep_session_token: str | None,
+    now: datetime,
+) -> int:
+    """A signed-in user replaces their own password: the current one must be right, the new
+    one typed twice and within the password rules. Every problem is reported at once and
+    nothing changes. On success the account's other sessions are signed out (this one is
+    kept) and the change is audited; returns how many sessions were signed out."""
+    user = get_user(session, user_id)
+    problems: list[dict[str, str]] = []
+    if not current:
+        problems.append({"field": "current-password", "message": "Enter your current password"})
+    elif not verify_password(user.password_hash, current):
+        problems.append(
+            {"field": "current-password", "message": "Your current password is not right"}
+        )
+    if not new:
+        problems.append({"field": "new-password", "message": "Enter a new password"})
+    else:
+        problems += [
+            {"field": "new-password", "message": problem}
+            for problem in password_problems(new, username=user.username)
+        ]
+        if current and new == current:
+            problems.append(
+                {"field": "new-password", "message": "The new password must be a new one"}
+            )
+    if new and confirm != new:
+        problems.append(
+            {"field": "confirm-password", "message": "The two new passwords do not match"}
+        )
+    if problems:
+        raise InvalidInputError("Your password was not changed.", details=problems)
+    user.password_hash = hash_password(new)
+    others = delete(UserSession).where(UserSession.user_id == user.id)
+    if keep_session_token:
+        others = others.where(UserSession.token_hash != hash_token(keep_session_token))
+    result = session.execute(others)
+    signed_out = int(getattr(result, "rowcount", 0) or 0)
+    session.flush()
+    record_audit(
+        session,
+        user_id=user.id,
+        action="user.password_changed",
+        detail={"target_user_id": user.id, "other_sessions_signed_out": signed_out},
+        now=now,
+    )
+    return signed_out
+
+
 def _admins_left_after(session: Session, user: User) -> int:
     return (
         session.scalar(
@@ -214,7 +269,7 @@ def authenticate(
     *,
     username: str,
     password: str,
-    now: datetime | None = None,
+    now: datetime,
 ) -> User:
     """The account these credentials open, or SignInFailedError (one message for every cause).
 
@@ -222,20 +277,27 @@ def authenticate(
     in a row; a locked account refuses even the right password until the lock expires or an
     administrator unlocks it.
     """
-    now = now or utcnow()
     user = session.scalar(select(User).where(User.username == normalise_username(username)))
     # Always run one argon2 verification so timing does not reveal whether the user exists.
     password_ok = verify_password(user.password_hash if user else None, password)
     if user is None:
-        record_audit(session, user_id=None, action="sign_in.failed", detail={"reason": "unknown"})
+        record_audit(
+            session, now=now, user_id=None, action="sign_in.failed", detail={"reason": "unknown"}
+        )
         raise SignInFailedError
     if not user.active:
         record_audit(
-            session, user_id=user.id, action="sign_in.failed", detail={"reason": "inactive"}
+            session,
+            now=now,
+            user_id=user.id,
+            action="sign_in.failed",
+            detail={"reason": "inactive"},
         )
         raise SignInFailedError
     if user.is_locked(now):
-        record_audit(session, user_id=user.id, action="sign_in.failed", detail={"reason": "locked"})
+        record_audit(
+            session, now=now, user_id=user.id, action="sign_in.failed", detail={"reason": "locked"}
+        )
         raise SignInFailedError
     if not password_ok:
         user.failed_attempts += 1
@@ -245,7 +307,9 @@ def authenticate(
             user.failed_attempts = 0
             reason = "password_locked"
         session.flush()
-        record_audit(session, user_id=user.id, action="sign_in.failed", detail={"reason": reason})
+        record_audit(
+            session, now=now, user_id=user.id, action="sign_in.failed", detail={"reason": reason}
+        )
         raise SignInFailedError
     user.failed_attempts = 0
     user.locked_until = None
@@ -253,7 +317,7 @@ def authenticate(
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     session.flush()
-    record_audit(session, user_id=user.id, action="sign_in.succeeded")
+    record_audit(session, now=now, user_id=user.id, action="sign_in.succeeded")
     return user
 
 
@@ -265,9 +329,8 @@ class OpenedSession:
 
 
 def open_session(
-    session: Session, settings: Settings, user: User, *, now: datetime | None = None
+    session: Session, settings: Settings, user: User, *, now: datetime
 ) -> OpenedSession:
-    now = now or utcnow()
     token = secrets.token_urlsafe(32)
     expires_at = now + timedelta(hours=settings.session_absolute_hours)
     session.add(
@@ -292,12 +355,11 @@ def open_session(
 
 
 def resolve_session(
-    session: Session, settings: Settings, token: str | None, *, now: datetime | None = None
+    session: Session, settings: Settings, token: str | None, *, now: datetime
 ) -> User | None:
     """The active user a session token belongs to, or None when missing, expired or idle."""
     if not token or len(token) > 128:
         return None
-    now = now or utcnow()
     row = session.scalar(select(UserSession).where(UserSession.token_hash == hash_token(token)))
     if row is None:
         return None

@@ -23,20 +23,23 @@ import hashlib
 import hmac
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, exists, false, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.appointments.tables import Appointment
 from app.calls.tables import Arm, Call, CallAssignment, CallStatus
+from app.db.dialect import refresh_statistics
 from app.errors import InvalidInputError
 from app.patients.tables import Patient
 from app.reference.codes import NOT_YET_KNOWN
 from app.risk.tables import RiskScore
 from app.settings import Settings
+from app.targeting.queue import choose_calls
+from app.tasks import service as tasks_service
+from app.tasks.tables import TaskKind
 
 RISK_WEIGHT = 100.0
 NEED_WEIGHT = 15.0
@@ -76,6 +79,7 @@ class BuildResult:
     calls_created: int
     appointments_added_to_existing_calls: int
     patients_waiting_beyond_capacity: int
+    letters_instead_of_calls: int
     capacity: int
     calls_in_queue: int
 
@@ -93,12 +97,9 @@ def call_window(settings: Settings, queue_date: date) -> tuple[datetime, datetim
         raise InvalidInputError(
             "NAVIGATOR_CALLS_WINDOW_END_DAYS must not be before NAVIGATOR_CALLS_WINDOW_START_DAYS."
         )
-    zone = ZoneInfo(settings.timezone)
     first = queue_date + timedelta(days=settings.calls_window_start_days)
     last = queue_date + timedelta(days=settings.calls_window_end_days)
-    start = datetime.combine(first, time(0), zone).astimezone(UTC)
-    end = datetime.combine(last + timedelta(days=1), time(0), zone).astimezone(UTC)
-    return start, end
+    return settings.calendar.days_bounds(first, last + timedelta(days=1))
 
 
 def is_held_out(settings: Settings, pas_patient_id: str) -> bool:
@@ -171,11 +172,59 @@ def priority_of(risk: float | None, reasons: list[str]) -> float:
     return round(RISK_WEIGHT * (risk or 0.0) + NEED_WEIGHT * groups, 4)
 
 
+def no_usable_phone() -> ColumnElement[bool]:
+    return and_(
+        or_(
+            Patient.mobile_phone.is_(None), Patient.mobile_phone == "", Patient.mobile_phone_invalid
+        ),
+        or_(
+            Patient.landline_phone.is_(None),
+            Patient.landline_phone == "",
+            Patient.landline_phone_invalid,
+        ),
+    )
+
+
+def _letters_instead_of_calls(
+    session: Session, by_patient: dict[int, list[Any]], *, now: datetime
+) -> int:
+    """Take the patients without a usable phone out of `by_patient` and open a "send a letter"
+    task for each (through the tasks feature's service); how many there were."""
+    if not by_patient:
+        return 0
+    unphoneable = set(
+        session.scalars(
+            select(Patient.id).where(Patient.id.in_(list(by_patient)), no_usable_phone())
+        )
+    )
+    for patient_id in sorted(unphoneable):
+        rows = by_patient.pop(patient_id)
+        appointment_ids = sorted(
+            session.scalars(
+                select(CallAssignment.appointment_id).where(
+                    CallAssignment.id.in_([row.id for row in rows])
+                )
+            )
+        )
+        first = appointment_ids[0]
+        tasks_service.open_task(
+            session,
+            kind=TaskKind.SEND_LETTER,
+            patient_id=patient_id,
+            appointment_id=first,
+            source="call_queue",
+            source_ref=f"{patient_id}:{first}",
+            detail="No usable phone number: send a letter about the upcoming appointment "
+            "and the help on offer, instead of a call.",
+            now=now,
+        )
+    return len(unphoneable)
+
+
 def build_queue(
-    session: Session, settings: Settings, queue_date: date, *, now: datetime | None = None
+    session: Session, settings: Settings, queue_date: date, *, now: datetime
 ) -> BuildResult:
     """Assign newly eligible appointments to an arm and queue calls up to the day's capacity."""
-    now = now or datetime.now(UTC)
     session.flush()  # the build reads with set-based queries: pending changes must be visible
     window_start, window_end = call_window(settings, queue_date)
     in_window = and_(
@@ -266,6 +315,11 @@ def build_queue(
             links.append({"id": row.id, "call_id": call_id})
             added_to_existing += 1
 
+    # A patient with no usable phone at all is not queued for a voice call: the team writes
+    # to them instead (one "send a letter" task per patient and appointment, whichever day's
+    # build finds them first), and they use none of the day's call capacity.
+    letters = _letters_instead_of_calls(session, by_patient, now=now)
+
     # 3. New calls, highest priority first, up to what is left of today's capacity. Open
     # calls carried from earlier days (retries) are today's work too.
     capacity = daily_capacity(settings)
@@ -287,7 +341,11 @@ def build_queue(
     ranked = sorted(
         by_patient.items(), key=lambda item: (-max(r.priority for r in item[1]), item[0])
     )
-    chosen = ranked[:room]
+    # The queue policy (app/targeting/queue.py): today's ranking unless the benefit policy is
+    # switched on, then expected benefit with the equity floor and exploration.
+    chosen = choose_calls(
+        session, settings, ranked, room, queue_date=queue_date, window=(window_start, window_end)
+    )
     if chosen:
         created = session.execute(
             insert(Call).returning(Call.id, Call.patient_id),
@@ -310,10 +368,10 @@ def build_queue(
     if links:
         session.execute(update(CallAssignment), links)
     session.flush()
-    if chosen and session.get_bind().dialect.name == "postgresql":
+    if chosen:
         # The morning build adds the day's queue in one go; fresh statistics keep take-next on
         # its index walk instead of sorting the queue (autovacuum may not have run yet).
-        session.execute(text("ANALYZE calls, call_assignments"))
+        refresh_statistics(session, "calls", "call_assignments")
     calls_in_queue = (
         session.scalar(select(func.count(Call.id)).where(Call.queue_date == queue_date)) or 0
     )
@@ -327,6 +385,7 @@ def build_queue(
         calls_created=len(chosen),
         appointments_added_to_existing_calls=added_to_existing,
         patients_waiting_beyond_capacity=len(ranked) - len(chosen),
+        letters_instead_of_calls=letters,
         capacity=capacity,
         calls_in_queue=calls_in_queue,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -11,7 +10,7 @@ from app.auth.audit import record_audit
 from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
-from app.calls import actions, documents, service
+from app.calls import actions, day, documents, service
 from app.calls.queue import build_queue
 from app.calls.schemas import (
     AttemptIn,
@@ -20,16 +19,29 @@ from app.calls.schemas import (
     CallSummary,
     DocumentIn,
     DocumentOut,
+    IdentityIn,
+    LeaseOut,
+    NoteIn,
+    NoteOut,
+    OutcomeChangeOut,
     OutcomeOut,
     OutcomesIn,
     Overview,
     QueueView,
+    ReassignIn,
     TaskOut,
+    TomorrowCall,
+    TomorrowOut,
 )
+from app.clock import ClockDep
+from app.db.errors import RecordId
 from app.db.session import SessionDep
+from app.isodate import IsoDate
 from app.settings import Settings
 
 router = APIRouter(prefix="/api/calls", tags=["calls"])
+# How often an open call screen renews its lease: well inside the shortest sensible lease.
+HEARTBEAT_SECONDS = 60
 
 
 def get_settings_of_app(request: Request) -> Settings:
@@ -51,14 +63,43 @@ def my_queue(
     session: SessionDep,
     settings: SettingsDep,
     user: NavigatorDep,
-    queue_date: Annotated[date | None, Query(alias="date")] = None,
+    clock: ClockDep,
+    queue_date: Annotated[IsoDate | None, Query(alias="date")] = None,
 ) -> QueueView:
-    return service.my_queue(session, settings, user_id=user.id, queue_date=queue_date)
+    now = clock.now()
+    view = service.my_queue(session, settings, user_id=user.id, queue_date=queue_date, now=now)
+    actions.record_list_read(
+        session, user=user, action="queue.viewed", patient_ids=actions.queue_patients(view), now=now
+    )
+    return view
+
+
+@router.get("/tomorrow", response_model=TomorrowOut)
+def tomorrow(
+    session: SessionDep, settings: SettingsDep, _user: NavigatorDep, clock: ClockDep
+) -> TomorrowOut:
+    """The next working day's known work (callbacks due, calls queued), read only, without
+    patient details."""
+    day_, items = day.tomorrow_list(session, settings, now=clock.now())
+    return TomorrowOut(
+        day=day_,
+        calls=[
+            TomorrowCall(
+                call_id=item.call_id,
+                due_at=item.due_at,
+                attempts=item.attempts,
+                callback_asked=item.callback_asked,
+            )
+            for item in items
+        ],
+    )
 
 
 @router.post("/next", response_model=CallSummary | None)
-def take_next(session: SessionDep, settings: SettingsDep, user: NavigatorDep) -> CallSummary | None:
-    call = actions.take_next(session, settings, user_id=user.id)
+def take_next(
+    session: SessionDep, settings: SettingsDep, user: NavigatorDep, clock: ClockDep
+) -> CallSummary | None:
+    call = actions.take_next(session, settings, user_id=user.id, now=clock.now())
     return CallSummary.model_validate(call) if call is not None else None
 
 
@@ -67,10 +108,12 @@ def manager_overview(
     session: SessionDep,
     settings: SettingsDep,
     _manager: ManagerDep,
-    queue_date: Annotated[date | None, Query(alias="date")] = None,
+    clock: ClockDep,
+    queue_date: Annotated[IsoDate | None, Query(alias="date")] = None,
 ) -> Overview:
-    day = queue_date or service.local_today(settings, datetime.now(UTC))
-    return service.overview(session, settings, queue_date=day)
+    now = clock.now()
+    day = queue_date or settings.calendar.today(now)
+    return service.overview(session, settings, queue_date=day, now=now)
 
 
 @router.post("/queue/build")
@@ -78,10 +121,11 @@ def build(
     session: SessionDep,
     settings: SettingsDep,
     manager: ManagerDep,
-    queue_date: Annotated[date, Query(alias="date")],
+    clock: ClockDep,
+    queue_date: Annotated[IsoDate, Query(alias="date")],
 ) -> dict[str, object]:
     documents.ensure_default_documents(session)
-    result = build_queue(session, settings, queue_date)
+    result = build_queue(session, settings, queue_date, now=clock.now())
     record_audit(
         session,
         user_id=manager.id,
@@ -114,63 +158,182 @@ def edit_document(
 
 
 @router.post("/tasks/{task_id}/done", response_model=TaskOut)
-def complete_task(task_id: int, session: SessionDep, user: NavigatorDep) -> TaskOut:
-    task = actions.complete_task(session, task_id=task_id, user_id=user.id)
+def complete_task(
+    task_id: RecordId, session: SessionDep, user: NavigatorDep, clock: ClockDep
+) -> TaskOut:
+    task = actions.complete_task(session, task_id=task_id, user_id=user.id, now=clock.now())
     return TaskOut.model_validate(task)
 
 
 @router.get("/patients/{patient_id}", response_model=list[CallSummary])
 def calls_of_patient(
-    patient_id: int, session: SessionDep, _user: NavigatorDep
+    patient_id: int, session: SessionDep, user: NavigatorDep, clock: ClockDep
 ) -> list[CallSummary]:
-    return service.patient_calls(session, patient_id=patient_id)
+    return actions.calls_of_patient(session, patient_id=patient_id, user=user, now=clock.now())
 
 
 @router.get("/{call_id}", response_model=CallDetail)
-def call_detail(call_id: int, session: SessionDep, user: NavigatorDep) -> CallDetail:
-    return actions.view_call(session, call_id=call_id, user_id=user.id)
+def call_detail(
+    call_id: RecordId, session: SessionDep, user: NavigatorDep, clock: ClockDep
+) -> CallDetail:
+    return actions.view_call(session, call_id=call_id, user=user, now=clock.now())
 
 
 @router.get("/{call_id}/history", response_model=CallHistory)
-def call_history(call_id: int, session: SessionDep, _user: NavigatorDep) -> CallHistory:
-    return service.call_history(session, call_id=call_id)
+def call_history(
+    call_id: RecordId, session: SessionDep, user: NavigatorDep, clock: ClockDep
+) -> CallHistory:
+    return actions.call_history(session, call_id=call_id, user=user, now=clock.now())
 
 
 @router.post("/{call_id}/attempts", response_model=CallSummary)
 def record_attempt(
-    call_id: int, body: AttemptIn, session: SessionDep, settings: SettingsDep, user: NavigatorDep
+    call_id: RecordId,
+    body: AttemptIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: NavigatorDep,
+    clock: ClockDep,
 ) -> CallSummary:
     call = actions.record_attempt(
         session,
         settings,
         call_id=call_id,
-        user_id=user.id,
+        user=user,
         result=body.result,
         channel=body.channel,
+        now=clock.now(),
+        callback_at=body.callback_at,
     )
     return CallSummary.model_validate(call)
 
 
-@router.post("/{call_id}/outcomes", response_model=list[OutcomeOut])
-def record_outcomes(
-    call_id: int,
+@router.post("/{call_id}/identity", response_model=CallSummary)
+def record_identity(
+    call_id: RecordId,
+    body: IdentityIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: NavigatorDep,
+    clock: ClockDep,
+) -> CallSummary:
+    call = actions.record_identity(
+        session, settings, call_id=call_id, user=user, confirmed=body.confirmed, now=clock.now()
+    )
+    return CallSummary.model_validate(call)
+
+
+@router.post("/{call_id}/notes", response_model=NoteOut, status_code=201)
+def add_note(
+    call_id: RecordId, body: NoteIn, session: SessionDep, user: NavigatorDep, clock: ClockDep
+) -> NoteOut:
+    note = actions.add_note(session, call_id=call_id, user=user, body=body.body, now=clock.now())
+    return NoteOut.model_validate(note)
+
+
+@router.post("/{call_id}/release", response_model=CallSummary)
+def release(
+    call_id: RecordId, session: SessionDep, user: NavigatorDep, clock: ClockDep
+) -> CallSummary:
+    call = actions.release_call(session, call_id=call_id, user=user, now=clock.now())
+    return CallSummary.model_validate(call)
+
+
+@router.post("/{call_id}/reassign", response_model=CallSummary)
+def reassign(
+    call_id: RecordId,
+    body: ReassignIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    manager: ManagerDep,
+    clock: ClockDep,
+) -> CallSummary:
+    call = actions.reassign_call(
+        session,
+        settings,
+        call_id=call_id,
+        manager=manager,
+        to_user_id=body.navigator_id,
+        now=clock.now(),
+    )
+    return CallSummary.model_validate(call)
+
+
+@router.post("/{call_id}/outcomes/{outcome_id}/undo", response_model=OutcomeChangeOut)
+def undo_outcome(
+    call_id: RecordId,
+    outcome_id: RecordId,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: NavigatorDep,
+    clock: ClockDep,
+) -> OutcomeChangeOut:
+    change = actions.undo_outcome(
+        session, settings, call_id=call_id, outcome_id=outcome_id, user=user, now=clock.now()
+    )
+    return OutcomeChangeOut.model_validate(change)
+
+
+@router.post("/{call_id}/corrections", response_model=list[OutcomeOut])
+def correct_outcomes(
+    call_id: RecordId,
     body: OutcomesIn,
     session: SessionDep,
     settings: SettingsDep,
     user: NavigatorDep,
+    clock: ClockDep,
+) -> list[OutcomeOut]:
+    """Add outcomes to a call completed today (with undo, an edit of its outcomes)."""
+    saved = actions.correct_outcomes(
+        session, settings, call_id=call_id, user=user, outcomes=body.outcomes, now=clock.now()
+    )
+    return [OutcomeOut.model_validate(outcome) for outcome in saved]
+
+
+@router.post("/{call_id}/outcomes", response_model=list[OutcomeOut])
+def record_outcomes(
+    call_id: RecordId,
+    body: OutcomesIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: NavigatorDep,
+    clock: ClockDep,
 ) -> list[OutcomeOut]:
     saved = actions.record_outcomes(
         session,
         settings,
         call_id=call_id,
-        user_id=user.id,
+        user=user,
         outcomes=body.outcomes,
         complete=body.complete,
+        now=clock.now(),
+        take_back=body.take_back,
     )
     return [OutcomeOut.model_validate(outcome) for outcome in saved]
 
 
 @router.post("/{call_id}/complete", response_model=CallSummary)
-def complete(call_id: int, session: SessionDep, user: NavigatorDep) -> CallSummary:
-    call = actions.complete_call(session, call_id=call_id, user_id=user.id)
+def complete(
+    call_id: RecordId, session: SessionDep, user: NavigatorDep, clock: ClockDep
+) -> CallSummary:
+    call = actions.complete_call(session, call_id=call_id, user=user, now=clock.now())
     return CallSummary.model_validate(call)
+
+
+@router.post("/{call_id}/heartbeat", response_model=LeaseOut)
+def heartbeat(
+    call_id: RecordId,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: NavigatorDep,
+    clock: ClockDep,
+) -> LeaseOut:
+    """Keep holding the call while its screen is open (the call screen's script sends this)."""
+    now = clock.now()
+    until = actions.keep_call(session, settings, call_id=call_id, user=user, now=now)
+    return LeaseOut(
+        call_id=call_id,
+        lease_expires_at=until,
+        lease_seconds_left=service.lease_seconds_left(until, now),
+        renew_every_seconds=HEARTBEAT_SECONDS,
+    )

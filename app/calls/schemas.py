@@ -8,25 +8,93 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.calls.tables import AttemptResult, OutcomeKind
+from app.isodate import IsoDateTime
 
 
 class OutcomeIn(BaseModel):
     kind: OutcomeKind
     appointment_id: int | None = None
-    new_start_at: datetime | None = None
+    new_start_at: IsoDateTime | None = None
     clinic_code: str | None = Field(default=None, max_length=32)
-    language: str | None = Field(default=None, max_length=8)
+    language: str | None = Field(default=None, max_length=40)
     text: str | None = Field(default=None, max_length=500)
 
 
 class OutcomesIn(BaseModel):
     outcomes: list[OutcomeIn]
     complete: bool = False
+    # Take the call back first from a colleague who took it after this navigator's lease
+    # lapsed (refused once the colleague has recorded anything).
+    take_back: bool = False
+
+
+class LeaseOut(BaseModel):
+    """The answer to a call screen's heartbeat."""
+
+    call_id: int
+    lease_expires_at: datetime
+    # How long the hold has left on the server's clock: the page times its warning from this,
+    # never from the workstation's own clock (which may be minutes or days out).
+    lease_seconds_left: int
+    renew_every_seconds: int
 
 
 class AttemptIn(BaseModel):
     result: AttemptResult
-    channel: Literal["mobile", "landline", "video_relay", "sms", "email"] = "mobile"
+    # How the patient was tried; left out, the phone rung first (mobile, then landline).
+    channel: Literal["mobile", "landline", "video_relay", "sms", "email", "letter"] | None = None
+    # With result "call_back": when the patient asked to be called (with its offset).
+    callback_at: IsoDateTime | None = None
+
+
+class IdentityIn(BaseModel):
+    confirmed: bool
+
+
+class NoteIn(BaseModel):
+    body: str = Field(max_length=4000)
+
+
+class NoteOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    call_id: int
+    body: str
+    written_by: int
+    written_at: datetime
+
+
+class ReassignIn(BaseModel):
+    navigator_id: int
+
+
+class OutcomeChangeOut(BaseModel):
+    """The old version of an outcome corrected after its call was completed."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    outcome_id: int
+    change: str
+    old_kind: str
+    old_appointment_id: int | None
+    old_detail: dict[str, Any]
+    old_recorded_by: int
+    old_recorded_at: datetime
+    changed_by: int
+    changed_at: datetime
+
+
+class TomorrowCall(BaseModel):
+    call_id: int
+    due_at: datetime | None
+    attempts: int
+    callback_asked: bool
+
+
+class TomorrowOut(BaseModel):
+    day: date
+    calls: list[TomorrowCall]
 
 
 class DocumentIn(BaseModel):
@@ -60,6 +128,8 @@ class AttemptOut(BaseModel):
     channel: str
     attempted_at: datetime
     attempted_by: int
+    identity: str | None = None
+    callback_at: datetime | None = None
 
 
 class OutcomeOut(BaseModel):
@@ -103,6 +173,8 @@ class AppointmentOnCall(BaseModel):
     covered_by_this_call: bool
     risk_band: str | None
     risk_reasons: list[str]
+    # The PAS cancelled it after this call was queued (the feed or an import said so).
+    cancelled_in_pas_since_queued: bool = False
 
 
 class PatientOnCall(BaseModel):
@@ -130,12 +202,16 @@ class CallDetail(BaseModel):
     sop: RenderedDocument
     attempts: list[AttemptOut]
     outcomes: list[OutcomeOut]
+    notes: list[NoteOut] = []
+    corrections: list[OutcomeChangeOut] = []
 
 
 class CallHistory(BaseModel):
     call: CallSummary
     attempts: list[AttemptOut]
     outcomes: list[OutcomeOut]
+    notes: list[NoteOut] = []
+    corrections: list[OutcomeChangeOut] = []
 
 
 class TaskOut(BaseModel):
@@ -152,7 +228,9 @@ class TaskOut(BaseModel):
 
 class QueueView(BaseModel):
     queue_date: date
+    # The team's day (the whole queue) and this navigator's own, shown apart.
     counts: dict[str, int]
+    mine: dict[str, int] = {}
     callbacks_due: int
     next_call: CallSummary | None
     my_current_call: CallSummary | None

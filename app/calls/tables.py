@@ -48,6 +48,20 @@ class AttemptResult(StrEnum):
     NO_ANSWER = "no_answer"
     VOICEMAIL = "voicemail"
     WRONG_NUMBER = "wrong_number"
+    # Someone other than the patient answered: nothing was said about why; tried again later
+    # (the number is not wrong).
+    SOMEONE_ELSE = "someone_else"
+    # The patient answered and asked to be called back at a time of their choosing.
+    CALL_BACK = "call_back"
+    # A text, email or letter was sent (a BSL user, a patient with no usable phone).
+    SENT = "sent"
+
+
+class Identity(StrEnum):
+    """The identity check of an answered attempt (name and date of birth, as the SOP says)."""
+
+    CONFIRMED = "confirmed"
+    NOT_CONFIRMED = "not_confirmed"
 
 
 class OutcomeKind(StrEnum):
@@ -135,10 +149,15 @@ class CallAttempt(Base):
     number: Mapped[int] = mapped_column(Integer)
     result: Mapped[str] = mapped_column(String(16))
     # How the patient was tried, never the number itself: "mobile" or "landline" (voice), or
-    # "video_relay", "sms" or "email" for a BSL user, who cannot take a voice call.
+    # "video_relay", "sms" or "email" for a BSL user, who cannot take a voice call, or
+    # "letter" for a patient without a usable phone.
     channel: Mapped[str] = mapped_column(String(16))
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     attempted_by: Mapped[int] = mapped_column(Integer)
+    # For an answered attempt: whether the identity check passed (None until checked).
+    identity: Mapped[str | None] = mapped_column(String(16))
+    # For "call me back at 3pm": the moment the patient asked for.
+    callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("call_id", "number", name="uq_call_attempts_call_id"),)
 
@@ -163,6 +182,49 @@ class CallOutcome(Base):
         Index("ix_call_outcomes_call_id", "call_id"),
         Index("ix_call_outcomes_kind", "kind"),
     )
+
+
+class CallNote(Base):
+    """A navigator's free-text note on a call. Patient data: kept in the database only, never
+    written to a log."""
+
+    __tablename__ = "call_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(Text)
+    written_by: Mapped[int] = mapped_column(Integer)
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_call_notes_call_id", "call_id"),)
+
+
+class OutcomeChange(StrEnum):
+    UNDONE = "undone"
+
+
+class CallOutcomeChange(Base):
+    """The old version of an outcome that was corrected after its call was completed.
+
+    The live `call_outcomes` row is removed (so every report counts only what stands); what it
+    said, who recorded it and who changed it stay here.
+    """
+
+    __tablename__ = "call_outcome_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    outcome_id: Mapped[int] = mapped_column(Integer)
+    change: Mapped[str] = mapped_column(String(16))
+    old_kind: Mapped[str] = mapped_column(String(24))
+    old_appointment_id: Mapped[int | None] = mapped_column(Integer)
+    old_detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    old_recorded_by: Mapped[int] = mapped_column(Integer)
+    old_recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    changed_by: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_call_outcome_changes_call_id", "call_id"),)
 
 
 class CallDocument(Base):

@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
 
+from app.clock import SYSTEM_CLOCK
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -50,7 +52,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """The system time, for column defaults only: services write times from their injected
+    clock (`app.clock`), so a default applies only where nobody set the value."""
+    return SYSTEM_CLOCK.now()
 
 
 class Base(DeclarativeBase):

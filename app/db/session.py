@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.db.dialect import install_sqlite_functions
 from app.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -33,6 +34,7 @@ def create_db_engine(database_url: str, **kwargs: Any) -> Engine:
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
         )
         _make_sqlite_transactional(engine)
+        install_sqlite_functions(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)

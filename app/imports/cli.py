@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from app.clock import current_clock
 from app.console import JsonFlag, emit, fail, handles_domain_errors, progress_bar
 from app.db.session import Database
 from app.errors import InvalidInputError
@@ -33,7 +34,13 @@ def _run(kind: str, file: Path, skip_invalid: bool, as_json: bool) -> None:
     database = Database(get_settings())
     try:
         with progress_bar(f"Importing {kind}") as progress:
-            report = importer(database, file, skip_invalid=skip_invalid, progress=progress)
+            report = importer(
+                database,
+                file,
+                skip_invalid=skip_invalid,
+                progress=progress,
+                now=current_clock().now(),
+            )
     except service.ImportRejectedError as error:
         if as_json:
             emit({"error": error.message, **error.report.as_dict()}, "", as_json=True)

@@ -11,22 +11,23 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, String, Table, any_, bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from app.appointments.tables import Appointment, AppointmentChange, Clinic
+from app.bookings import service as bookings_service
 from app.console import NULL_PROGRESS, ProgressReporter
-from app.db.base import Base
+from app.db.dialect import bulk_insert, one_of, supports_staged_load
 from app.db.session import Database
 from app.errors import InvalidInputError
+from app.imports import staged
 from app.imports.reader import CsvExtract, RawRow
 from app.imports.validation import (
     APPOINTMENT_REQUIRED,
@@ -55,6 +56,7 @@ class ImportReport:
     unchanged: int = 0
     rejected: int = 0
     changes_recorded: int = 0
+    requests_reconciled: int = 0
     clinics_created: int = 0
     committed: bool = False
     rejects_file: str | None = None
@@ -115,6 +117,57 @@ class _Pending:
 ChunkWriter = Callable[[Session, list[_Pending], ImportReport], list[tuple[_Pending, Problem]]]
 
 
+class RowRejectedError(InvalidInputError):
+    """One row given on its own (a feed message) failed the extract's checks."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(
+            "; ".join(
+                f"{problem.column}: {problem.message}" if problem.column else problem.message
+                for problem in problems
+            ),
+            details=[{"column": p.column, "message": p.message} for p in problems],
+        )
+        self.problems = problems
+
+
+class RowWriter:
+    """Applies PAS rows one at a time (the HL7 feed) with exactly the validation and writes of
+    a file import: the same parsing, the same `source_hash`, the same appointment-change
+    records. Rows are dicts keyed by the CSV columns of CONTRACT.md. Keeps the clinic cache
+    between rows; call `forget()` after a rollback so no rolled-back clinic id is reused."""
+
+    def __init__(self, timezone: str) -> None:
+        self.zone = ZoneInfo(timezone)
+        self.clinics = _ClinicCache()
+
+    def forget(self) -> None:
+        self.clinics = _ClinicCache()
+
+    def patient(self, session: Session, row: dict[str, str], *, now: datetime) -> ImportReport:
+        values, problems = parse_patient(row, self.zone, now.astimezone(self.zone).date())
+        if problems:
+            raise RowRejectedError(problems)
+        report = ImportReport(kind="patients", file="")
+        _write_patients(session, [_Pending(_SINGLE_ROW, values)], report, now)
+        return report
+
+    def appointment(self, session: Session, row: dict[str, str], *, now: datetime) -> ImportReport:
+        values, problems = parse_appointment(row, self.zone)
+        if problems:
+            raise RowRejectedError(problems)
+        report = ImportReport(kind="appointments", file="")
+        rejected = _write_appointments(
+            session, [_Pending(_SINGLE_ROW, values)], report, now, self.clinics
+        )
+        if rejected:
+            raise RowRejectedError([problem for _pending, problem in rejected])
+        return report
+
+
+_SINGLE_ROW = RawRow(1, [], None)
+
+
 def rejects_path_for(path: Path) -> Path:
     return path.with_name(f"{path.stem}.rejects.csv")
 
@@ -126,10 +179,10 @@ def import_patients(
     skip_invalid: bool = False,
     progress: ProgressReporter = NULL_PROGRESS,
     chunk_size: int | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> ImportReport:
-    """Load a `patients.csv` PAS extract; see CONTRACT.md for the format."""
-    now = now or datetime.now(UTC)
+    """Load a `patients.csv` PAS extract; see CONTRACT.md for the format. `now` is when the
+    import runs (the CLI passes its clock's time): it stamps the rows and bounds birth dates."""
     zone = ZoneInfo(database.settings.timezone)
     today = now.astimezone(zone).date()
     return _run_import(
@@ -154,27 +207,40 @@ def import_appointments(
     skip_invalid: bool = False,
     progress: ProgressReporter = NULL_PROGRESS,
     chunk_size: int | None = None,
-    now: datetime | None = None,
+    now: datetime,
 ) -> ImportReport:
     """Load an `appointments.csv` PAS extract; patients must exist already."""
-    now = now or datetime.now(UTC)
     zone = ZoneInfo(database.settings.timezone)
     clinics = _ClinicCache()
-    return _run_import(
-        database,
-        Path(path),
-        kind="appointments",
-        required=APPOINTMENT_REQUIRED,
-        id_column="appointment_id",
-        id_key="pas_appointment_id",
-        parse=lambda row: parse_appointment(row, zone),
-        write=lambda session, rows, report: _write_appointments(
-            session, rows, report, now, clinics
-        ),
-        skip_invalid=skip_invalid,
-        progress=progress,
-        chunk_size=chunk_size or database.settings.import_chunk_size,
-    )
+    if supports_staged_load(database.engine):
+        report = _run_staged_appointments(
+            database, Path(path), skip_invalid=skip_invalid, progress=progress, now=now
+        )
+    else:
+        report = _run_import(
+            database,
+            Path(path),
+            kind="appointments",
+            required=APPOINTMENT_REQUIRED,
+            id_column="appointment_id",
+            id_key="pas_appointment_id",
+            parse=lambda row: parse_appointment(row, zone),
+            write=lambda session, rows, report: _write_appointments(
+                session, rows, report, now, clinics
+            ),
+            skip_invalid=skip_invalid,
+            progress=progress,
+            chunk_size=chunk_size or database.settings.import_chunk_size,
+        )
+    if report.committed and (report.inserted or report.updated):
+        # The PAS's new and changed appointments may honour open rebook and cancel requests
+        # (app/bookings); a separate unit of work, safe to repeat (the worker runs it too).
+        with database.unit_of_work() as session:
+            reconciled = bookings_service.reconcile(session, database.settings, now=now)
+        report.requests_reconciled = (
+            reconciled.rebooks_confirmed + reconciled.cancellations_confirmed
+        )
+    return report
 
 
 def _run_import(
@@ -265,6 +331,78 @@ def _run_import(
     return report
 
 
+def _run_staged_appointments(
+    database: Database,
+    path: Path,
+    *,
+    skip_invalid: bool,
+    progress: ProgressReporter,
+    now: datetime,
+) -> ImportReport:
+    """The appointments extract COPYed, validated and merged set-based (PostgreSQL): the same
+    report, problems, rejects file and all-or-nothing rule as `_run_import`."""
+    if not path.is_file():
+        raise InvalidInputError(f"{path} does not exist or is not a file")
+    extract = CsvExtract(path, APPOINTMENT_REQUIRED)
+    report = ImportReport(kind="appointments", file=str(path))
+    progress.update(total=extract.size)
+    rejects_path = rejects_path_for(path)
+    with _RejectsWriter(rejects_path, enabled=skip_invalid) as rejects:
+        with database.unit_of_work() as session, path.open("rb") as handle:
+            rejected = staged.load_appointments(
+                session,
+                extract,
+                handle,
+                report,
+                zone_name=database.settings.timezone,
+                now=now,
+                skip_invalid=skip_invalid,
+                progress=progress,
+            )
+            if skip_invalid and rejected:
+                rejected = _with_original_values(path, rejected)
+            for row in rejected:
+                for problem in row.problems:
+                    detail: dict[str, Any] = {"row": row.number}
+                    if problem.column:
+                        detail["column"] = problem.column
+                    detail["message"] = problem.message
+                    report.problems.append(detail)
+                rejects.write(extract.header, RawRow(row.number, row.values, None), row.problems)
+            if report.rejected and not skip_invalid:
+                raise ImportRejectedError(report)
+        report.committed = True
+    if rejects.count:
+        report.rejects_file = str(rejects_path)
+    logger.info(
+        "imported appointments (staged): read=%d inserted=%d updated=%d unchanged=%d rejected=%d",
+        report.rows_read,
+        report.inserted,
+        report.updated,
+        report.unchanged,
+        report.rejected,
+    )
+    return report
+
+
+def _with_original_values(
+    path: Path, rejected: list[staged.RejectedRow]
+) -> list[staged.RejectedRow]:
+    """The rejected rows with every column as the file gives it (read again, for the rejects
+    file): the staged copy holds only the trimmed contract columns."""
+    wanted = {row.number for row in rejected if not row.values}
+    values: dict[int, list[str]] = {}
+    if wanted:
+        with path.open("rb") as handle:
+            for raw in CsvExtract(path, APPOINTMENT_REQUIRED).rows(handle):
+                if raw.number in wanted:
+                    values[raw.number] = raw.values
+    return [
+        staged.RejectedRow(row.number, values.get(row.number, row.values), row.problems)
+        for row in rejected
+    ]
+
+
 class _RejectsWriter:
     """Writes rejected rows (original columns plus `reasons`) only in skip-invalid mode."""
 
@@ -298,40 +436,6 @@ class _RejectsWriter:
         )
         self._writer.writerow([*values[: len(header)], reasons])
         self.count += 1
-
-
-def one_of(session: Session, column: Any, values: Collection[str]) -> ColumnElement[bool]:
-    """`column IN values` for a chunk's keys; on PostgreSQL one array parameter (`= ANY`)
-    because thousands of separate bind parameters cost more to render than to run."""
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(
-            "ColumnElement[bool]",
-            column == any_(bindparam("keys", list(values), type_=ARRAY(String))),
-        )
-    return cast("ColumnElement[bool]", column.in_(list(values)))
-
-
-def bulk_insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
-    """Insert many rows inside the session's transaction as fast as the backend allows.
-
-    PostgreSQL: COPY on the session's own connection (an order of magnitude faster than
-    executemany). Elsewhere: one Core executemany. Every row must have the same keys.
-    """
-    table = cast(Table, model.__table__)
-    connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        connection.execute(insert(table), rows)
-        return
-    columns = list(rows[0])
-    driver = connection.connection.driver_connection
-    assert driver is not None  # noqa: S101 - a live DBAPI connection inside the transaction
-    column_list = ", ".join(f'"{name}"' for name in columns)
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f'COPY "{table.name}" ({column_list}) FROM STDIN') as copy,
-    ):
-        for row in rows:
-            copy.write_row([row[name] for name in columns])
 
 
 def _write_patients(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.base import utcnow
 from app.jobs.tables import JobRun, RunStatus
 
 
@@ -33,8 +32,8 @@ def succeeded_on(session: Session, name: str, day: date) -> bool:
     )
 
 
-def start(session: Session, name: str, day: date, worker: str) -> int:
-    run = JobRun(name=name, day=day, worker=worker[:120], status=RunStatus.RUNNING)
+def start(session: Session, name: str, day: date, worker: str, *, now: datetime) -> int:
+    run = JobRun(name=name, day=day, worker=worker[:120], status=RunStatus.RUNNING, started_at=now)
     session.add(run)
     session.flush()
     return run.id
@@ -45,12 +44,13 @@ def finish(
     run_id: int,
     *,
     status: RunStatus,
+    now: datetime,
     summary: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> None:
     run = session.get_one(JobRun, run_id)
     run.status = status
-    run.finished_at = utcnow()
+    run.finished_at = now
     run.summary = counts_only(summary or {})
     run.error = error[:200] if error else None
     session.flush()

@@ -16,9 +16,8 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Response
 from prometheus_client import (
@@ -94,11 +93,12 @@ def _rows(database: Database, sql: str | TextualSelect, **params: Any) -> list[A
 
 
 class ServiceCollector(Collector):
-    """Gauges read from the database at scrape time."""
+    """Gauges read from the database at scrape time; `today` is the trust's local day of the
+    scrape (from the app's clock), which picks today's call queue."""
 
-    def __init__(self, database: Database, timezone: str) -> None:
+    def __init__(self, database: Database, today: date) -> None:
         self.database = database
-        self.timezone = timezone
+        self.today = today
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("navigator_database_up", "1 when the database answered this scrape.")
@@ -110,11 +110,10 @@ class ServiceCollector(Collector):
         yield from self._jobs()
 
     def _calls(self) -> Iterable[Metric]:
-        today = datetime.now(ZoneInfo(self.timezone)).date()
         rows = _rows(
             self.database,
             "SELECT status, count(*) FROM calls WHERE queue_date = :today GROUP BY status",
-            today=today,
+            today=self.today,
         )
         if rows is None:
             return
@@ -194,7 +193,7 @@ class ServiceCollector(Collector):
         yield family
 
 
-def render_metrics(database: Database, timezone: str) -> Response:
+def render_metrics(database: Database, today: date) -> Response:
     registry = CollectorRegistry()
     multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if multiproc_dir:
@@ -202,5 +201,5 @@ def render_metrics(database: Database, timezone: str) -> Response:
     else:
         registry.register(REQUESTS)
         registry.register(LATENCY)
-    registry.register(ServiceCollector(database, timezone))
+    registry.register(ServiceCollector(database, today))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from app.auth.dependencies import current_user
 from app.auth.roles import Role
 from app.auth.tables import User
+from app.clock import ClockDep
 from app.db.session import Database, SessionDep
 from app.observability.metrics import render_metrics
 from app.settings import Settings
@@ -30,7 +31,10 @@ def _bearer_matches(request: Request, settings: Settings) -> bool:
 
 @router.get("/metrics")
 async def metrics(
-    request: Request, user: Annotated[User | None, Depends(current_user)], session: SessionDep
+    request: Request,
+    user: Annotated[User | None, Depends(current_user)],
+    session: SessionDep,
+    clock: ClockDep,
 ) -> Response:
     settings: Settings = request.app.state.settings
     if not _bearer_matches(request, settings):
@@ -54,4 +58,5 @@ async def metrics(
     # for the busy timeout, 30 s per gauge, then come back empty.
     await run_in_threadpool(session.commit)
     database: Database = request.app.state.database
-    return await run_in_threadpool(render_metrics, database, settings.timezone)
+    today = settings.calendar.today(clock.now())
+    return await run_in_threadpool(render_metrics, database, today)

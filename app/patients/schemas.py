@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.isodate import IsoDateTime
 
 
 class PatientOut(BaseModel):
@@ -49,3 +51,68 @@ class PatientSummary(BaseModel):
     sex: str
     imd_decile: int | None
     core20: bool
+
+
+class PatientMatch(BaseModel):
+    """A search result: enough to tell two people apart on the phone, no contact details."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    given_name: str | None
+    family_name: str | None
+    birth_date: date
+    nhs_number: str | None
+
+
+class SearchOut(BaseModel):
+    items: list[PatientMatch]
+    more: bool
+
+
+class OpenIn(BaseModel):
+    reason: str
+
+
+class GrantOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    patient_id: int
+    reason: str
+    expires_at: datetime
+
+
+class LoggedCallIn(BaseModel):
+    direction: str
+    result: str = ""
+    occurred_at: IsoDateTime | None = None
+    note: str | None = Field(default=None, max_length=10_000)
+
+
+class LoggedCallOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    patient_id: int
+    direction: str
+    result: str
+    occurred_at: datetime
+    note: str | None
+    recorded_by: int
+
+
+class PhoneCorrectionIn(BaseModel):
+    phone: str
+    number: str = Field(max_length=40)
+
+
+class PhoneCorrectionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    patient_id: int
+    phone: str
+    old_value: str | None
+    old_invalid: bool
+    new_value: str
+    changed_at: datetime

@@ -8,7 +8,7 @@ its content runs.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,11 @@ TRUSTED_TYPES = [
     "functools.partial",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.utils.validation.check_array",
+    # The logistic-regression scorer's pipeline stores its imputer's dtype.
+    "numpy.dtype",
 ]
+SCORERS = ("model", "logistic_regression", "prior_dna_rate")
+PRIOR_RATE_PSEUDOCOUNT = 2.0
 ARTEFACT_FILE = "model.skops"
 
 
@@ -46,13 +50,43 @@ class RiskArtefact:
     vocabulary: Vocabulary
     reference: npt.NDArray[np.float64]  # a typical appointment: used to explain scores
     version: str
+    # The features the classifier was fitted on (a subset of `feature_names`: those that
+    # carried information in the training extract).
+    used_features: list[str] = field(default_factory=list)
+    # Which scorer ranks the queue: the model, or a simpler baseline that did better on the
+    # validation period (the model still explains each score).
+    scorer: str = "model"
+    logistic: Any = None
+    base_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.used_features:
+            self.used_features = list(self.feature_names)
+
+    @property
+    def used_columns(self) -> list[int]:
+        index = {name: i for i, name in enumerate(self.feature_names)}
+        return [index[name] for name in self.used_features]
 
     def raw_logit(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return np.asarray(self.classifier.decision_function(features), dtype=float)
+        used = features[:, self.used_columns]
+        return np.asarray(self.classifier.decision_function(used), dtype=float)
 
     def predict_proba(self, features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Calibrated probability of a DNA for each row of `features`."""
+        """Calibrated probability of a DNA for each row of `features` (the model)."""
         return calibrate(self.raw_logit(features), self.calibration)
+
+    def risk(
+        self, features: npt.NDArray[np.float64], logit: npt.NDArray[np.float64] | None = None
+    ) -> npt.NDArray[np.float64]:
+        """The active scorer's probability of a DNA for each row of `features`."""
+        if self.scorer == "logistic_regression" and self.logistic is not None:
+            used = features[:, self.used_columns]
+            return np.asarray(self.logistic.predict_proba(used)[:, 1], dtype=float)
+        if self.scorer == "prior_dna_rate":
+            return prior_rate_scores(features, self.feature_names, self.base_rate)
+        raw = self.raw_logit(features) if logit is None else logit
+        return calibrate(raw, self.calibration)
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -63,7 +97,21 @@ class RiskArtefact:
             "vocabulary": self.vocabulary.as_dict(),
             "reference": self.reference,
             "version": self.version,
+            "used_features": list(self.used_features),
+            "scorer": self.scorer,
+            "logistic": self.logistic,
+            "base_rate": float(self.base_rate),
         }
+
+
+def prior_rate_scores(
+    features: npt.NDArray[np.float64], names: list[str], base_rate: float
+) -> npt.NDArray[np.float64]:
+    """The patient's earlier DNA rate, shrunk towards the trust's rate when they have few."""
+    dna = features[:, names.index("n_prior_dna")]
+    attended = features[:, names.index("n_prior_attended")]
+    rate = (dna + PRIOR_RATE_PSEUDOCOUNT * base_rate) / (dna + attended + PRIOR_RATE_PSEUDOCOUNT)
+    return np.asarray(rate, dtype=float)
 
 
 def calibrate(
@@ -124,4 +172,8 @@ def load_artefact(path: Path, expected_sha256: str) -> RiskArtefact:
         ),
         reference=np.asarray(payload["reference"], dtype=float),
         version=str(payload["version"]),
+        used_features=list(payload.get("used_features") or names),
+        scorer=str(payload.get("scorer") or "model"),
+        logistic=payload.get("logistic"),
+        base_rate=float(payload.get("base_rate") or 0.0),
     )

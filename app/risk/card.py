@@ -27,7 +27,65 @@ FAIRNESS_LABELS = {
     "core20": "Core20",
     "age_band": "Age band",
     "sex": "Sex",
+    "need": "Need (interpreter, communication, learning disability)",
 }
+
+
+BASELINE_NAMES = {
+    "prior_dna_rate": "the patient's prior DNA rate alone",
+    "logistic_regression": "a logistic regression on the same features",
+    "default_gradient_boosting": "a default-settings gradient-boosting model on the same features",
+}
+POPULATION_NAMES = {
+    "all": "on all test appointments",
+    "callable": "on the appointments navigators can call",
+}
+ACTIVE_SCORER_NOTES = {
+    "model": "The queue is ranked by this model: it did best on the validation period.",
+    "logistic_regression": (
+        "The queue is ranked by the logistic regression, which did better than this model on "
+        "the validation period; the model still gives the reasons shown."
+    ),
+    "prior_dna_rate": (
+        "The queue is ranked by the patient's prior DNA rate, which did better than this model "
+        "on the validation period; the model still gives the reasons shown."
+    ),
+}
+CALLABLE_NOTE = (
+    "Navigators call about {days} days ahead, so appointments booked less than {days} days "
+    "before they start cannot be called. Same-day and short-notice bookings are easy to rank "
+    "(their features differ) and inflate AUROC on all appointments: judge the model on the "
+    "callable population."
+)
+
+
+def verdicts(comparisons: dict[str, dict[str, Any]]) -> list[str]:
+    """Plain sentences: is the model better than each baseline on the paired interval?"""
+    sentences = []
+    for population, table in comparisons.items():
+        for name, diff in table.items():
+            low, high = diff["auroc_difference_ci"]
+            who = BASELINE_NAMES.get(name, name)
+            where = POPULATION_NAMES.get(population, population)
+            if low is None or high is None:
+                continue
+            if low > 0:
+                sentences.append(
+                    f"Better than {who} {where}: AUROC {diff['auroc_difference']:+.3f} "
+                    f"(95% interval {low:+.3f} to {high:+.3f})."
+                )
+            elif high < 0:
+                sentences.append(
+                    f"Worse than {who} {where}: AUROC {diff['auroc_difference']:+.3f} "
+                    f"(95% interval {low:+.3f} to {high:+.3f})."
+                )
+            else:
+                sentences.append(
+                    f"Not better than {who} {where}: the AUROC difference "
+                    f"{diff['auroc_difference']:+.3f} has a 95% interval from {low:+.3f} to "
+                    f"{high:+.3f}, which includes 0."
+                )
+    return sentences
 
 
 def json_safe(value: Any) -> Any:
@@ -59,11 +117,19 @@ def build_card(
     baselines: dict[str, Any],
     fairness: dict[str, Any],
     contact_choice: str,
-    bands: dict[str, float],
+    bands: dict[str, Any],
     call_horizon_days: int,
     sha256: str,
     comparison: dict[str, Any] | None = None,
+    used_features: list[str] | None = None,
+    dropped_features: dict[str, str] | None = None,
+    selection: dict[str, Any] | None = None,
+    calibration_by_group: dict[str, Any] | None = None,
+    comparison_callable: dict[str, Any] | None = None,
+    validation: dict[str, Any] | None = None,
+    active_scorer: str = "model",
 ) -> dict[str, Any]:
+    comparisons = {"all": comparison or {}, "callable": comparison_callable or {}}
     card = {
         "version": version,
         "trained_at": trained_at,
@@ -72,6 +138,8 @@ def build_card(
         "data_window": window,
         "rows": rows,
         "features": features,
+        "used_features": used_features if used_features is not None else features,
+        "dropped_features": dropped_features or {},
         "categorical_features": categorical,
         "ethnicity_is_input": include_ethnicity,
         "feature_notes": (
@@ -87,7 +155,15 @@ def build_card(
         "metrics": metrics,
         "baselines": baselines,
         "comparison_with_baselines": comparison or {},
+        "comparison_with_baselines_callable": comparison_callable or {},
+        "verdicts": verdicts(comparisons),
+        "selection": selection or {},
+        "validation": validation or {},
+        "active_scorer": active_scorer,
+        "active_scorer_note": ACTIVE_SCORER_NOTES.get(active_scorer, ""),
+        "callable_note": CALLABLE_NOTE.format(days=call_horizon_days),
         "fairness": fairness,
+        "calibration_by_group": calibration_by_group or {},
         "bands": bands,
         "intended_use": INTENDED_USE,
         "forbidden_uses": FORBIDDEN_USES,
@@ -133,6 +209,13 @@ def render_markdown(card: dict[str, Any]) -> str:
         "",
         card["feature_notes"],
         "",
+        "## Verdict",
+        "",
+        *[f"- {sentence}" for sentence in card.get("verdicts") or []],
+        "",
+        card.get("active_scorer_note", ""),
+        "",
+        *_feature_lines(card),
         "## Test-period performance",
         "",
         "| model | AUROC | average precision | Brier | calibration slope | intercept |",
@@ -201,6 +284,8 @@ def render_markdown(card: dict[str, Any]) -> str:
                 f"{_number(group.get('calibration_slope'), 2)} |"
             )
         lines.append("")
+    lines += _selection_and_bands_lines(card)
+    lines += _group_calibration_lines(card)
     lines += [
         "## Hyperparameters",
         "",
@@ -212,6 +297,106 @@ def render_markdown(card: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _feature_lines(card: dict[str, Any]) -> list[str]:
+    dropped = card.get("dropped_features") or {}
+    if not dropped:
+        return ["Every feature carried information in this extract.", ""]
+    lines = ["Features dropped because they carry no information in this extract:", ""]
+    lines += [f"- {name.replace('_', ' ')}: {why}" for name, why in dropped.items()]
+    return [*lines, ""]
+
+
+def _selection_and_bands_lines(card: dict[str, Any]) -> list[str]:
+    lines = ["## Where navigators act", "", card.get("callable_note", ""), ""]
+    lines += [
+        "| model | AUROC (callable) | average precision (callable) | capture at capacity |",
+        "|---|---|---|---|",
+    ]
+    rows = [("this model", card["metrics"])] + [
+        (name.replace("_", " "), values) for name, values in card["baselines"].items()
+    ]
+    for name, values in rows:
+        callable_metrics = values.get("callable") or {}
+        capture = (values.get("capture_at_capacity") or {}).get("capture")
+        lines.append(
+            f"| {name} | {_number(callable_metrics.get('auroc'))} | "
+            f"{_number(callable_metrics.get('average_precision'))} | {_number(capture)} |"
+        )
+    capacity = card["metrics"].get("capture_at_capacity") or {}
+    lines += [
+        "",
+        f"Capture at capacity: the share of the test window's callable DNAs among the "
+        f"{capacity.get('capacity_per_day', 'n/a')} highest-risk callable appointments of each "
+        "day (the navigators' daily capacity).",
+        "",
+    ]
+    bands = card.get("bands") or {}
+    if bands:
+        method = (
+            "from this trust's own risk distribution (high = the share of a day's callable "
+            "appointments the navigators can call, medium = the next band of that size)"
+            if bands.get("method") == "capacity"
+            else "fixed probabilities from the settings"
+        )
+        lines += [
+            f"Bands {method}: high at {_number(bands.get('high'))} and above, medium at "
+            f"{_number(bands.get('medium'))} and above.",
+            "",
+        ]
+    selection = card.get("selection") or {}
+    if selection.get("grid"):
+        lines += [
+            "## Settings chosen by rolling temporal validation",
+            "",
+            selection.get("method", ""),
+            "",
+            "| setting | leaves | min leaf | learning rate | monotonic | mean AUROC | mean AP |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, row in selection["grid"].items():
+            chosen = " (chosen)" if name == selection.get("chosen") else ""
+            lines.append(
+                f"| {name}{chosen} | {row['max_leaf_nodes']} | {row['min_samples_leaf']} | "
+                f"{row['learning_rate']} | {row['monotonic']} | {_number(row['mean_auroc'])} | "
+                f"{_number(row['mean_average_precision'])} |"
+            )
+        lines.append("")
+    return lines
+
+
+def _group_calibration_lines(card: dict[str, Any]) -> list[str]:
+    table = card.get("calibration_by_group") or {}
+    if not table:
+        return []
+    lines = [
+        "## Calibration by group (test period, 95% bootstrap intervals)",
+        "",
+        f"A group is flagged when its whole observed-minus-predicted interval lies beyond "
+        f"{_number(table.get('limit'), 3)}.",
+        "",
+    ]
+    flags = table.get("flags") or []
+    lines += [f"- **{flag['message']}**" for flag in flags] or ["- No group is flagged."]
+    lines.append("")
+    for attribute, values in (table.get("attributes") or {}).items():
+        lines += [
+            f"### {FAIRNESS_LABELS.get(attribute, attribute)}",
+            "",
+            "| group | appointments | observed | predicted | observed - predicted | slope |",
+            "|---|---|---|---|---|---|",
+        ]
+        for group in values["groups"]:
+            lines.append(
+                f"| {group['group']} | {group['rows']} | {_number(group['observed'])} | "
+                f"{_number(group['predicted'])} | {_number(group['observed_minus_predicted'])}"
+                f"{_interval(group.get('observed_minus_predicted_ci'))} | "
+                f"{_number(group.get('calibration_slope'), 2)}"
+                f"{_interval(group.get('calibration_slope_ci'))} |"
+            )
+        lines.append("")
+    return lines
 
 
 def write_card(card: dict[str, Any], directory: Path) -> None:

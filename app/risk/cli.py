@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import csv
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
 
+from app.clock import current_clock
 from app.console import JsonFlag, emit, handles_domain_errors, progress_bar
 from app.db.session import Database
+from app.isodate import parse_iso_date
 from app.risk import repository, service
 from app.settings import Settings, get_settings
 
@@ -19,14 +20,14 @@ model_app = typer.Typer(help="DNA-risk models: list them, activate one.", no_arg
 
 
 def _local_midnight(day: date, settings: Settings) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=ZoneInfo(settings.timezone)).astimezone(UTC)
+    return settings.calendar.day_start(day)
 
 
 def _parse_day(value: str | None, option: str) -> date | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        return parse_iso_date(value)
     except ValueError:
         message = f"{value!r} is not a date like 2026-11-24"
         raise typer.BadParameter(message, param_hint=option) from None
@@ -45,13 +46,14 @@ def train(
 ) -> None:
     """Train, evaluate and register a DNA-risk model; it becomes the active model."""
     settings = get_settings()
+    now = current_clock().now()
     day = _parse_day(as_of, "--as-of")
     moment = _local_midnight(day, settings) if day else None
     database = Database(settings)
     try:
         with progress_bar("Training") as progress, database.unit_of_work() as session:
             result = service.train_model(
-                session, settings, as_of=moment, out_dir=out, progress=progress
+                session, settings, now=now, as_of=moment, out_dir=out, progress=progress
             )
     finally:
         database.dispose()
@@ -94,11 +96,11 @@ def score(
     settings = get_settings()
     first_day = _parse_day(start, "--from")
     after_day = _parse_day(end, "--to")
-    now = datetime.now(UTC)
+    now = current_clock().now()
     period_start = _local_midnight(first_day, settings) if first_day else None
     period_end = _local_midnight(after_day, settings) if after_day else None
     if period_start is None and period_end is not None:
-        period_start = _local_midnight(now.astimezone(ZoneInfo(settings.timezone)).date(), settings)
+        period_start = _local_midnight(settings.calendar.today(now), settings)
     database = Database(settings)
     try:
         with progress_bar("Scoring") as progress, database.unit_of_work() as session:
@@ -110,6 +112,13 @@ def score(
                 end=period_end,
                 now=now,
                 on_stage=lambda _stage: progress.advance(),
+            )
+            empty_note = (
+                None
+                if result.scored
+                else _empty_period_note(
+                    result.period, repository.appointment_extent(session), settings
+                )
             )
             if out is not None:
                 ids = repository.pas_ids(session, [row.appointment_id for row in result.scored])
@@ -126,6 +135,8 @@ def score(
         f"Scored {len(result.scored)} appointments with {result.model_version}: "
         f"{bands['high']} high, {bands['medium']} medium, {bands['low']} low risk."
     )
+    if empty_note is not None:
+        human += "\n" + empty_note
     if out is not None:
         human += f"\nWrote {out}."
     emit(
@@ -134,10 +145,30 @@ def score(
             "scored": len(result.scored),
             "bands": bands,
             "out": str(out) if out else None,
+            "note": empty_note,
         },
         human,
         as_json=as_json,
     )
+
+
+def _empty_period_note(
+    period: tuple[datetime, datetime], extent: tuple[datetime, datetime] | None, settings: Settings
+) -> str:
+    """Why nothing was scored: no appointments at all, or the period lies outside the data."""
+    first_day = settings.calendar.today(period[0])
+    last_day = settings.calendar.today(period[1] - timedelta(seconds=1))
+    if extent is None:
+        return "There are no appointments yet: import an extract first (navigator import)."
+    earliest = settings.calendar.today(extent[0])
+    latest = settings.calendar.today(extent[1])
+    if period[1] <= extent[0]:
+        where = f"before the first appointment in the data ({earliest})"
+    elif period[0] > extent[1]:
+        where = f"after the last appointment in the data ({latest}); import a newer extract"
+    else:
+        where = f"within the data ({earliest} to {latest}) but on days with no appointments"
+    return f"No appointments start from {first_day} to {last_day}: that period is {where}."
 
 
 @model_app.command("list")
@@ -179,7 +210,7 @@ def model_activate(
     database = Database(settings)
     try:
         with database.unit_of_work() as session:
-            model = service.activate_model(session, version)
+            model = service.activate_model(session, version, now=current_clock().now())
             result = {"version": model.version, "active": True}
     finally:
         database.dispose()

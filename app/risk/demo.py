@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from app.clock import SYSTEM_CLOCK, Clock
 from app.db.session import Database
 from app.errors import DomainError
 from app.risk import repository, service
 from app.settings import Settings
 
 
-def train_and_score(database: Database, settings: Settings) -> list[tuple[str, str]]:
+def train_and_score(
+    database: Database, settings: Settings, clock: Clock = SYSTEM_CLOCK
+) -> list[tuple[str, str]]:
+    now = clock.now()
     steps: list[tuple[str, str]] = []
     with database.unit_of_work() as session:
         active = repository.active_model(session)
@@ -17,7 +21,7 @@ def train_and_score(database: Database, settings: Settings) -> list[tuple[str, s
     if active is None:
         try:
             with database.unit_of_work() as session:
-                result = service.train_model(session, settings)
+                result = service.train_model(session, settings, now=now)
         except DomainError as error:
             # A demo trust too small to train on still serves everything else.
             return [("train", f"skipped: {error.message}")]
@@ -26,7 +30,7 @@ def train_and_score(database: Database, settings: Settings) -> list[tuple[str, s
             ("train", f"{result.model.version} active, test AUROC {auroc:.3f}" if auroc else "")
         )
     with database.unit_of_work() as session:
-        scored = service.score_appointments(session, settings)
+        scored = service.score_appointments(session, settings, now=now)
     bands = scored.band_counts()
     steps.append(
         (

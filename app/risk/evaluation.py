@@ -314,3 +314,144 @@ def fairness_table(
             "gap_beyond_noise": separated,
         }
     return table
+
+
+# --- where navigators act: the callable population and the day's capacity -------------------
+
+
+def capture_at_capacity(
+    y: FloatArray, p: FloatArray, day: npt.NDArray[np.int64], capacity: int
+) -> dict[str, Any]:
+    """Share of the window's DNAs among the `capacity` highest-risk appointments of each day.
+
+    This is what the call queue does: each day it calls the top of the list until the
+    navigators' capacity is used, so a model is worth what it puts in those places.
+    """
+    total = float(np.sum(y))
+    if capacity <= 0 or len(y) == 0:
+        return {"capacity_per_day": capacity, "called": 0, "capture": float("nan")}
+    order = np.lexsort((-p, day))
+    sorted_day = day[order]
+    first_of_day = np.searchsorted(sorted_day, sorted_day, side="left")
+    rank = np.arange(len(order)) - first_of_day
+    chosen = order[rank < capacity]
+    return {
+        "capacity_per_day": capacity,
+        "called": len(chosen),
+        "called_share": len(chosen) / len(y),
+        "capture": float(np.sum(y[chosen]) / total) if total else float("nan"),
+        "dna_rate_called": float(np.mean(y[chosen])) if len(chosen) else float("nan"),
+    }
+
+
+# --- calibration for every group -------------------------------------------------------------
+
+
+def group_calibration(
+    y: FloatArray,
+    p: FloatArray,
+    groups: dict[str, npt.NDArray[np.object_]],
+    *,
+    limit: float,
+    rng: np.random.Generator,
+    replicates: int = BOOTSTRAP_REPLICATES,
+    min_rows: int = MIN_GROUP_ROWS,
+) -> dict[str, Any]:
+    """Observed minus predicted DNA rate (calibration-in-the-large) and calibration slope per
+    group, with 95% bootstrap intervals; a group whose whole interval lies beyond `limit`
+    (in probability points) is flagged as under- or over-predicted, in plain words.
+    """
+    table: dict[str, Any] = {}
+    flags: list[dict[str, Any]] = []
+    for attribute, labels in groups.items():
+        rows = []
+        for label in sorted({str(v) for v in labels}):
+            index = np.flatnonzero(labels == label)
+            group_y, group_p = y[index], p[index]
+            row: dict[str, Any] = {
+                "group": label,
+                "rows": len(index),
+                "observed": float(group_y.mean()),
+                "predicted": float(group_p.mean()),
+                "observed_minus_predicted": float(group_y.mean() - group_p.mean()),
+            }
+            if len(index) >= min_rows and 0 < group_y.sum() < len(index):
+                row.update(_calibration_intervals(group_y, group_p, rng, replicates))
+                low, high = row["observed_minus_predicted_ci"]
+                if low > limit or high < -limit:
+                    direction = "under" if low > limit else "over"
+                    row["flag"] = f"{direction}-predicted"
+                    row["message"] = _calibration_message(attribute, label, row, direction)
+                    flags.append({"attribute": attribute, **row})
+            rows.append(row)
+        table[attribute] = {"groups": rows}
+    return {"limit": limit, "attributes": table, "flags": flags}
+
+
+def _calibration_intervals(
+    y: FloatArray, p: FloatArray, rng: np.random.Generator, replicates: int
+) -> dict[str, Any]:
+    if len(y) > MAX_BOOTSTRAP_ROWS:
+        keep = rng.choice(len(y), MAX_BOOTSTRAP_ROWS, replace=False)
+        y, p = y[keep], p[keep]
+    weights = rng.poisson(1.0, size=(replicates, len(y))).astype(float)
+    total = weights.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        difference = (weights @ y - weights @ p) / total
+    # Slope on a subset of replicates: each is a small Newton fit.
+    slopes = []
+    x = _logit(p)
+    for weight in weights[: min(replicates, 50)]:
+        slopes.append(_weighted_slope(x, y, weight))
+    _intercept, slope = logistic_fit(x, y)
+
+    def interval(values: FloatArray) -> list[float]:
+        finite = values[np.isfinite(values)]
+        if len(finite) < 10:
+            return [float("nan"), float("nan")]
+        return [float(np.quantile(finite, 0.025)), float(np.quantile(finite, 0.975))]
+
+    return {
+        "observed_minus_predicted_ci": interval(difference),
+        "calibration_slope": slope,
+        "calibration_slope_ci": interval(np.array(slopes, dtype=float)),
+    }
+
+
+def _weighted_slope(x: FloatArray, y: FloatArray, weight: FloatArray) -> float:
+    beta = np.zeros(2)
+    design = np.column_stack([np.ones_like(x), x])
+    for _ in range(30):
+        mu = expit(design @ beta)
+        gradient = design.T @ (weight * (y - mu))
+        hessian = (design * (weight * mu * (1 - mu))[:, None]).T @ design + np.eye(2) * 1e-9
+        step = np.linalg.solve(hessian, gradient)
+        beta += step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return float(beta[1])
+
+
+GROUP_NOUNS = {
+    "ethnic_group": "{label} patients",
+    "imd_quintile": "patients in IMD quintile {label}",
+    "core20": "{label} patients",
+    "age_band": "patients aged {label}",
+    "sex": "{label} patients",
+    "need": "patients with {label}",
+}
+
+
+def _calibration_message(attribute: str, label: str, row: dict[str, Any], direction: str) -> str:
+    who = GROUP_NOUNS.get(attribute, "{label}").format(label=label)
+    points = abs(row["observed_minus_predicted"]) * 100
+    consequence = (
+        "their calls are ranked too low"
+        if direction == "under"
+        else ("their calls are ranked too high")
+    )
+    return (
+        f"The model {direction}-predicts DNAs for {who} by {points:.1f} points "
+        f"({row['observed']:.1%} missed against a mean predicted risk of "
+        f"{row['predicted']:.1%}): {consequence}."
+    )

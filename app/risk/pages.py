@@ -14,6 +14,7 @@ from app.auth.audit import record_audit
 from app.auth.dependencies import require_role, verify_csrf
 from app.auth.roles import Role
 from app.auth.tables import User
+from app.clock import ClockDep
 from app.db.session import SessionDep
 from app.risk import repository, service
 from app.risk.card import FAIRNESS_LABELS
@@ -29,6 +30,7 @@ CHART_MARGIN = 48
 BASELINE_LABELS = {
     "prior_dna_rate": "Patient's prior DNA rate alone",
     "logistic_regression": "Logistic regression on the same features",
+    "default_gradient_boosting": "Gradient boosting with default settings, same features",
 }
 
 
@@ -92,9 +94,10 @@ def activate_model(
     version: str,
     session: SessionDep,
     user: Admin,
+    clock: ClockDep,
     _csrf: Annotated[None, Depends(verify_csrf)],
 ) -> Response:
-    service.activate_model(session, version)
+    service.activate_model(session, version, now=clock.now())
     record_audit(
         session, user_id=user.id, action="risk_model.activated", detail={"version": version}
     )

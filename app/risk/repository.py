@@ -27,11 +27,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.appointments.tables import Appointment, AppointmentContact, Clinic
-from app.db.base import utcnow
+from app.db.dialect import upsert
 from app.patients.tables import Patient
 from app.risk.features import NEVER, AppointmentHistory
 from app.risk.tables import RiskModel, RiskScore
@@ -132,6 +131,14 @@ def patients_with_appointments_between(start: datetime, end: datetime) -> Select
     )
 
 
+def appointment_extent(session: Session) -> tuple[datetime, datetime] | None:
+    """The first and last appointment start in the data (None when there are none)."""
+    first, last = session.execute(
+        select(func.min(Appointment.start_at), func.max(Appointment.start_at))
+    ).one()
+    return None if first is None or last is None else (first, last)
+
+
 def pas_ids(session: Session, appointment_ids: Sequence[int]) -> dict[int, str]:
     result: dict[int, str] = {}
     ids = list(appointment_ids)
@@ -159,12 +166,12 @@ def active_model(session: Session) -> RiskModel | None:
     return session.scalars(select(RiskModel).where(RiskModel.active.is_(True))).one_or_none()
 
 
-def set_active(session: Session, model: RiskModel) -> None:
+def set_active(session: Session, model: RiskModel, *, now: datetime) -> None:
     session.execute(
         update(RiskModel).where(RiskModel.id != model.id).values(active=False, activated_at=None)
     )
     model.active = True
-    model.activated_at = utcnow()
+    model.activated_at = now
     session.flush()
 
 
@@ -182,11 +189,9 @@ def upsert_scores(session: Session, scores: list[dict[str, Any]]) -> None:
     """Insert or replace the score of each appointment (one row per appointment)."""
     if not scores:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = cast_table(RiskScore.__table__)
     for offset in range(0, len(scores), UPSERT_BATCH):
-        statement = insert(table)
+        statement = upsert(session, table)
         statement = statement.on_conflict_do_update(
             index_elements=[table.c.appointment_id],
             set_={

@@ -10,6 +10,7 @@ from app.auth.audit import record_audit
 from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
+from app.clock import ClockDep
 from app.db.session import SessionDep
 from app.risk import service
 from app.risk.schemas import RiskModelCard, RiskModelOut
@@ -51,9 +52,10 @@ def active_model(session: SessionDep) -> RiskModelCard:
 def activate(
     version: str,
     session: SessionDep,
+    clock: ClockDep,
     user: Annotated[User, Depends(require_role(Role.ADMIN))],
 ) -> RiskModelOut:
-    model = service.activate_model(session, version)
+    model = service.activate_model(session, version, now=clock.now())
     record_audit(
         session, user_id=user.id, action="risk_model.activated", detail={"version": version}
     )

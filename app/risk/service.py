@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,19 +21,28 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sqlalchemy.orm import Session
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from app.console import NULL_PROGRESS, ProgressReporter
-from app.db.base import utcnow
 from app.errors import ConflictError, InvalidInputError, NotFoundError, NotReadyError
 from app.reference.codes import ethnic_group
 from app.risk import repository
-from app.risk.artefacts import RiskArtefact, calibrate, load_artefact, save_artefact
+from app.risk.artefacts import (
+    RiskArtefact,
+    calibrate,
+    load_artefact,
+    prior_rate_scores,
+    save_artefact,
+)
 from app.risk.card import build_card, write_card
 from app.risk.evaluation import (
+    capture_at_capacity,
     fairness_table,
+    group_calibration,
     group_labels,
     logistic_fit,
     paired_differences,
@@ -48,40 +58,28 @@ from app.risk.features import (
     scoring_moments,
 )
 from app.risk.reasons import explain
+from app.risk.selection import (
+    COMMON,
+    GRID,
+    MONOTONIC,
+    SELECTION_MAX_FIT_ROWS,
+    informative_features,
+    make_classifier,
+    select_setting,
+)
 from app.risk.tables import RiskModel
 from app.settings import Settings
 
 logger = logging.getLogger("navigator.risk")
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+DAY_SECONDS = 86_400
 
-HYPERPARAMETERS: dict[str, Any] = {
-    "learning_rate": 0.05,
-    "max_iter": 500,
-    "max_leaf_nodes": 7,
-    "min_samples_leaf": 50,
-    "l2_regularization": 1.0,
-    "early_stopping": True,
-    "validation_fraction": 0.1,
-    "n_iter_no_change": 20,
-    "random_state": 0,
-}
-# Domain knowledge as constraints (DOMAIN.md section 4): more and more recent missed
-# appointments, a clinic's higher DNA rate and a longer lead time never lower the risk. They
-# stop the trees from learning noisy steps, which on a trust's first year of data otherwise
-# loses to the patient's prior DNA rate alone.
-MONOTONIC: dict[str, int] = {
-    "n_prior_dna": 1,
-    "prior_dna_rate": 1,
-    "shrunk_prior_dna_rate": 1,
-    "dna_last_4": 1,
-    "clinic_dna_rate": 1,
-    "days_since_last_dna": -1,
-    "lead_time_days": 1,
-}
+# Hyperparameters are chosen per trust from `app.risk.selection.GRID`.
 LOGISTIC_MAX_ROWS = 200_000
 PRIOR_RATE_PSEUDOCOUNT = 2.0
-TRAINING_STEPS = 8
+TRAINING_STEPS = 9
 CONTACT_CHOICE = (
     "Appointments that had a navigator call (an appointment_contacts row with channel 'call') "
     "are excluded from training, calibration and evaluation: a call changes the outcome it "
@@ -111,6 +109,7 @@ class ScoredAppointment:
 @dataclass
 class ScoringResult:
     model_version: str
+    period: tuple[datetime, datetime]
     scored: list[ScoredAppointment] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -129,12 +128,38 @@ def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(int(seconds), UTC).isoformat()
 
 
-def band_of(risk: FloatArray, settings: Settings) -> npt.NDArray[np.str_]:
+def band_of(risk: FloatArray, cutoffs: dict[str, float]) -> npt.NDArray[np.str_]:
+    """Band of each risk by the model's cut-offs (`{"medium": ..., "high": ...}`)."""
     return np.where(
-        risk >= settings.risk_band_high,
+        risk >= cutoffs["high"],
         "high",
-        np.where(risk >= settings.risk_band_medium, "medium", "low"),
+        np.where(risk >= cutoffs["medium"], "medium", "low"),
     )
+
+
+def band_cutoffs(risk: FloatArray, day: IntArray, settings: Settings) -> dict[str, Any]:
+    """Cut-offs from the trust's own distribution of callable appointments' risk, or fixed.
+
+    "capacity": high is the share of a day's callable appointments that the navigators on duty
+    can call (their daily capacity over the mean number per day), medium the next band of the
+    same size, so "high" means "the queue can reach you" wherever the trust's DNA rate is.
+    """
+    capacity = settings.calls_navigators_on_duty * settings.calls_per_navigator_per_day
+    fixed = {"medium": settings.risk_band_medium, "high": settings.risk_band_high}
+    if settings.risk_band_method == "fixed" or len(risk) == 0:
+        return {"method": "fixed", **fixed, "capacity_per_day": capacity}
+    per_day = len(risk) / max(len(np.unique(day)), 1)
+    share = min(capacity / per_day, 1.0) if per_day else 1.0
+    high = float(np.quantile(risk, 1 - share))
+    medium = float(np.quantile(risk, max(1 - 2 * share, 0.0)))
+    return {
+        "method": "capacity",
+        "high": high,
+        "medium": min(medium, high),
+        "capacity_per_day": capacity,
+        "callable_per_day": per_day,
+        "high_share": share,
+    }
 
 
 def _reference_row(features: FloatArray, mask: list[bool]) -> FloatArray:
@@ -187,42 +212,150 @@ def _new_version(session: Session, trained_at: datetime) -> str:
     return version
 
 
-def _time_split(
-    start_s: IntArray, test_share: float, calibration_share: float
-) -> tuple[IntArray, IntArray, IntArray, int, int]:
-    """Indices of fit, calibration and test rows by start time (earliest fits)."""
+@dataclass
+class _Split:
+    """Row positions (into the eligible appointments) of each period, earliest first."""
+
+    fit: IntArray  # fits the model whose test-period figures the card reports
+    calibration: IntArray  # calibrates it; also the validation period for the active scorer
+    test: IntArray
+    deploy_fit: IntArray  # every outcome before the latest slice: fits the deployed model
+    deploy_calibration: IntArray  # the latest slice: calibrates the deployed model
+    calibration_from: int
+    test_from: int
+    deploy_calibration_from: int
+
+
+def _time_split(start_s: IntArray, test_share: float, calibration_share: float) -> _Split:
+    """Fit, calibration and test rows by start time (earliest fits), and the refit's split."""
     calibration_from = int(np.quantile(start_s, 1 - test_share - calibration_share))
     test_from = int(np.quantile(start_s, 1 - test_share))
-    fit = np.flatnonzero(start_s < calibration_from)
-    calibration = np.flatnonzero((start_s >= calibration_from) & (start_s < test_from))
-    test = np.flatnonzero(start_s >= test_from)
-    return fit, calibration, test, calibration_from, test_from
+    deploy_from = int(np.quantile(start_s, 1 - calibration_share))
+    return _Split(
+        fit=np.flatnonzero(start_s < calibration_from),
+        calibration=np.flatnonzero((start_s >= calibration_from) & (start_s < test_from)),
+        test=np.flatnonzero(start_s >= test_from),
+        deploy_fit=np.flatnonzero(start_s < deploy_from),
+        deploy_calibration=np.flatnonzero(start_s >= deploy_from),
+        calibration_from=calibration_from,
+        test_from=test_from,
+        deploy_calibration_from=deploy_from,
+    )
+
+
+def _check_moment_within_data(history: AppointmentHistory, cutoff: int, as_of: datetime) -> None:
+    """A clear refusal when there is nothing to learn from before `as_of`."""
+    if len(history) == 0:
+        raise InvalidInputError("there are no appointments to train on: import an extract first")
+    first_start = int(history.start_s.min())
+    if cutoff <= first_start:
+        raise InvalidInputError(
+            f"training uses outcomes known before {as_of:%Y-%m-%d}, which is before the first "
+            f"appointment in the data ({_iso(first_start)[:10]}): check the clock or --as-of"
+        )
+
+
+# More than this share of appointments booked after they started means the extract's columns
+# are swapped or mis-parsed, not the odd late entry.
+MAX_BOOKED_AFTER_START_SHARE = 0.2
+MIN_HISTORY_DAYS = 28
+
+
+def _check_dates(history: AppointmentHistory, eligible: IntArray) -> None:
+    """Refuse extracts whose dates cannot be right: booked after the start for many rows, or
+    every appointment starting at (nearly) the same moment."""
+    start = history.start_s[eligible]
+    booked = history.booked_s[eligible]
+    late = int(np.sum(booked > start + DAY_SECONDS))
+    if late > MAX_BOOKED_AFTER_START_SHARE * len(eligible):
+        raise InvalidInputError(
+            f"booked_at is after start_at for {late} of {len(eligible)} appointments with an "
+            "outcome: the dates are out of order (are the columns swapped?); fix the extract"
+        )
+    span_days = (int(start.max()) - int(start.min())) / DAY_SECONDS
+    if span_days < MIN_HISTORY_DAYS:
+        what = (
+            "start_at has the same value for every appointment"
+            if span_days == 0
+            else f"the appointments with an outcome span only {span_days:.0f} days"
+        )
+        raise InvalidInputError(
+            f"{what}; training splits by time and needs at least {MIN_HISTORY_DAYS} days of "
+            "appointments with outcomes"
+        )
+
+
+def _need_labels(history: AppointmentHistory, patient: IntArray) -> npt.NDArray[np.object_]:
+    labels = np.full(len(patient), "no recorded need", dtype=object)
+    needs = history.communication_needs[patient]
+    labels[np.array([bool(n) for n in needs], dtype=bool)] = "a communication need"
+    labels[history.learning_disability[patient]] = "a learning disability"
+    labels[history.interpreter_needed[patient]] = "an interpreter"
+    return labels
 
 
 def train_model(
     session: Session,
     settings: Settings,
     *,
+    now: datetime,
     as_of: datetime | None = None,
     out_dir: Path | None = None,
     activate: bool = True,
     progress: ProgressReporter = NULL_PROGRESS,
     history: AppointmentHistory | None = None,
 ) -> TrainingResult:
-    """Train, calibrate, evaluate and register a model on outcomes known before `as_of`.
+    """Select, test, refit, calibrate and register a model on outcomes known before `as_of`.
 
-    `history` may be passed by callers that already hold the appointments as columns (the
-    benchmark); otherwise every appointment is read from the database.
+    The procedure is tested as it will be used: settings are chosen by rolling validation on
+    the fitting period, fitted there, calibrated on the next period and tested on the latest,
+    which nothing saw. The deployed model is then refitted the same way on every outcome
+    before the latest slice, which calibrates it. `history` may be passed by callers that
+    already hold the appointments as columns (the benchmark); otherwise every appointment is
+    read from the database.
     """
-    started = time.perf_counter()
-    trained_at = utcnow()
-    as_of = as_of or trained_at
     progress.update(total=TRAINING_STEPS, description="Loading appointments")
     if history is None:
         history = repository.load_history(session)
     progress.advance()
+    threads = (
+        threadpool_limits(limits=1, user_api="openmp")
+        if len(history) < SMALL_TRUST_ROWS
+        else nullcontext()
+    )
+    with threads:
+        return _train_model(
+            session,
+            settings,
+            now=now,
+            as_of=as_of or now,
+            out_dir=out_dir,
+            activate=activate,
+            progress=progress,
+            history=history,
+        )
 
+
+# Below this many appointments the trees are fitted on one thread: OpenMP's per-split thread
+# start-up dominates small fits, and on a busy shared machine it made them ten times slower.
+SMALL_TRUST_ROWS = 50_000
+
+
+def _train_model(
+    session: Session,
+    settings: Settings,
+    *,
+    now: datetime,
+    as_of: datetime,
+    out_dir: Path | None,
+    activate: bool,
+    progress: ProgressReporter,
+    history: AppointmentHistory,
+) -> TrainingResult:
+    started = time.perf_counter()
+    trained_at = now
     cutoff = _epoch(as_of)
+    _check_moment_within_data(history, cutoff, as_of)
     code = history.attendance_code
     decided = np.isin(code, (3, 5, 6, 7))
     known = decided & (history.start_s < cutoff) & (history.recorded_s < cutoff)
@@ -240,12 +373,16 @@ def train_model(
             f"{dnas} of {len(eligible)} appointments with a known outcome were DNAs; training "
             f"needs at least {settings.risk_min_training_dnas} DNAs and some attendances"
         )
+    _check_dates(history, eligible)
 
     start_s = history.start_s[eligible]
-    fit, calibration, test, calibration_from, test_from = _time_split(
-        start_s, settings.risk_test_share, settings.risk_calibration_share
-    )
-    for name, part in (("fitting", fit), ("calibration", calibration), ("test", test)):
+    split = _time_split(start_s, settings.risk_test_share, settings.risk_calibration_share)
+    for name, part in (
+        ("fitting", split.fit),
+        ("calibration", split.calibration),
+        ("test", split.test),
+        ("latest calibration", split.deploy_calibration),
+    ):
         part_y = y_all[part]
         if len(part) == 0 or part_y.sum() == 0 or part_y.sum() == len(part):
             raise InvalidInputError(
@@ -256,7 +393,7 @@ def train_model(
     include_ethnicity = settings.risk_include_ethnicity
     names = feature_names(include_ethnicity=include_ethnicity)
     mask = categorical_mask(names)
-    vocabulary = Vocabulary.learn(history, eligible[fit])
+    vocabulary = Vocabulary.learn(history, eligible[split.deploy_fit])
     moments = scoring_moments(history, eligible, settings.call_horizon_days)
     features = build_features(
         history,
@@ -266,51 +403,83 @@ def train_model(
         timezone=settings.timezone,
         include_ethnicity=include_ethnicity,
     )
+    choice = informative_features(features, names, split.fit, always_drop={})
+    if not choice.used:
+        raise InvalidInputError(
+            "no feature varies between appointments in this extract: "
+            + "; ".join(f"{name}: {why}" for name, why in choice.dropped.items())
+        )
+    used = [names.index(name) for name in choice.used]
+    used_mask = [mask[i] for i in used]
+    x = features[:, used]
     progress.advance()
 
-    progress.update(description="Fitting gradient boosting")
-    monotonic = [MONOTONIC.get(name, 0) for name in names]
-    classifier = HistGradientBoostingClassifier(
-        categorical_features=mask, monotonic_cst=monotonic, **HYPERPARAMETERS
+    progress.update(description="Choosing settings by rolling validation")
+    selection = select_setting(x, y_all, start_s, split.fit, choice.used, used_mask)
+    setting = GRID[selection.chosen]
+    progress.advance()
+
+    progress.update(description="Testing the procedure")
+    tested = make_classifier(setting, choice.used, used_mask).fit(x[split.fit], y_all[split.fit])
+    raw = np.asarray(tested.decision_function(x[split.calibration]), dtype=float)
+    intercept, slope = logistic_fit(raw, y_all[split.calibration])
+    tested_calibration = {"a": slope, "b": intercept}
+    p_calibration = calibrate(raw, tested_calibration)
+    p_test = calibrate(
+        np.asarray(tested.decision_function(x[split.test]), dtype=float), tested_calibration
     )
-    classifier.fit(features[fit], y_all[fit])
-    progress.advance()
-
-    progress.update(description="Calibrating")
-    raw_calibration = np.asarray(classifier.decision_function(features[calibration]), dtype=float)
-    intercept, slope = logistic_fit(raw_calibration, y_all[calibration])
-    calibration_params = {"a": slope, "b": intercept}
-    artefact = RiskArtefact(
-        classifier=classifier,
-        calibration=calibration_params,
-        feature_names=names,
-        include_ethnicity=include_ethnicity,
-        vocabulary=vocabulary,
-        reference=_reference_row(features[fit], mask),
-        version=_new_version(session, trained_at),
+    base_rate = float(y_all[split.fit].mean())
+    baselines_on = _baseline_scorers(x, y_all, split.fit, choice.used, used_mask)
+    validation = _validation_scores(
+        y_all[split.calibration],
+        {
+            "model": p_calibration,
+            "logistic_regression": baselines_on["logistic_regression"](split.calibration),
+            "prior_dna_rate": prior_rate_scores(features[split.calibration], names, base_rate),
+        },
     )
+    active_scorer = max(validation, key=lambda name: validation[name]["auroc"])
     progress.advance()
 
-    progress.update(description="Evaluating")
-    y_test = y_all[test]
-    p_test = artefact.predict_proba(features[test])
-    metrics = summary_metrics(y_test, p_test)
+    progress.update(description="Evaluating against the baselines")
+    y_test = y_all[split.test]
+    lead_days = (history.start_s[eligible] - history.booked_s[eligible]) / DAY_SECONDS
+    callable_test = lead_days[split.test] >= settings.call_horizon_days
+    test_days = (history.start_s[eligible[split.test]] // DAY_SECONDS).astype(np.int64)
+    capacity = settings.calls_navigators_on_duty * settings.calls_per_navigator_per_day
+    baseline_scores = {
+        "prior_dna_rate": prior_rate_scores(features[split.test], names, base_rate),
+        "logistic_regression": baselines_on["logistic_regression"](split.test),
+        "default_gradient_boosting": baselines_on["default_gradient_boosting"](split.test),
+    }
+    metrics = _population_metrics(y_test, p_test, callable_test, test_days, capacity)
     metrics["reliability"] = reliability_curve(y_test, p_test)
+    baselines = {
+        name: _population_metrics(y_test, values, callable_test, test_days, capacity)
+        for name, values in baseline_scores.items()
+    }
+    rng = np.random.default_rng(0)
+    comparison = paired_differences(y_test, p_test, baseline_scores, rng)
+    comparison_callable = (
+        paired_differences(
+            y_test[callable_test],
+            p_test[callable_test],
+            {name: values[callable_test] for name, values in baseline_scores.items()},
+            rng,
+        )
+        if 0 < y_test[callable_test].sum() < callable_test.sum()
+        else {}
+    )
     progress.advance()
 
-    progress.update(description="Fitting baselines")
-    baselines, baseline_scores = _baselines(features, y_all, fit, test, names, mask)
-    comparison = paired_differences(y_test, p_test, baseline_scores, np.random.default_rng(0))
-    progress.advance()
-
-    progress.update(description="Auditing fairness")
-    test_rows = eligible[test]
+    progress.update(description="Auditing fairness and calibration by group")
+    test_rows = eligible[split.test]
     patient = history.patient[test_rows]
     groups = group_labels(
         {
             "imd_decile": history.imd_decile[patient],
             "core20": history.core20[patient],
-            "age_band": features[test, names.index("age_band")],
+            "age_band": features[split.test, names.index("age_band")],
             "sex": history.sex[patient],
             "ethnic_group": np.array(
                 [ethnic_group(str(c)) for c in history.ethnic_category[patient]], dtype=object
@@ -318,6 +487,45 @@ def train_model(
         }
     )
     fairness = fairness_table(y_test, p_test, groups, gap_limit=settings.risk_fairness_gap_limit)
+    groups["need"] = _need_labels(history, patient)
+    calibration_by_group = group_calibration(
+        y_test,
+        p_test,
+        groups,
+        limit=settings.risk_calibration_limit,
+        rng=np.random.default_rng(1),
+        replicates=settings.risk_bootstrap_replicates,
+    )
+    progress.advance()
+
+    progress.update(description="Refitting on every outcome")
+    deployed = make_classifier(setting, choice.used, used_mask).fit(
+        x[split.deploy_fit], y_all[split.deploy_fit]
+    )
+    raw_latest = np.asarray(deployed.decision_function(x[split.deploy_calibration]), dtype=float)
+    intercept, slope = logistic_fit(raw_latest, y_all[split.deploy_calibration])
+    calibration_params = {"a": slope, "b": intercept}
+    logistic = None
+    if active_scorer == "logistic_regression":
+        logistic = _fit_logistic(x, y_all, np.arange(len(eligible)), choice.used, used_mask)
+    artefact = RiskArtefact(
+        classifier=deployed,
+        calibration=calibration_params,
+        feature_names=names,
+        include_ethnicity=include_ethnicity,
+        vocabulary=vocabulary,
+        reference=_reference_row(features[split.deploy_fit], mask),
+        version=_new_version(session, trained_at),
+        used_features=choice.used,
+        scorer=active_scorer,
+        logistic=logistic,
+        base_rate=float(y_all.mean()),
+    )
+    latest = split.deploy_calibration
+    latest_callable = lead_days[latest] >= settings.call_horizon_days
+    latest_risk = artefact.risk(features[latest])[latest_callable]
+    latest_days = (history.start_s[eligible[latest]] // DAY_SECONDS)[latest_callable]
+    bands = band_cutoffs(latest_risk, latest_days.astype(np.int64), settings)
     progress.advance()
 
     progress.update(description="Saving the model")
@@ -329,38 +537,64 @@ def train_model(
         as_of=as_of,
         window={
             "first_start": _iso(start_s.min()),
-            "calibration_from": _iso(calibration_from),
-            "test_from": _iso(test_from),
+            "calibration_from": _iso(split.calibration_from),
+            "test_from": _iso(split.test_from),
+            "deployed_calibration_from": _iso(split.deploy_calibration_from),
             "last_start": _iso(start_s.max()),
         },
         rows={
             "eligible": len(eligible),
             "dnas": dnas,
-            "fit": len(fit),
-            "calibration": len(calibration),
-            "test": len(test),
+            "fit": len(split.fit),
+            "calibration": len(split.calibration),
+            "test": len(split.test),
+            "test_callable": int(callable_test.sum()),
+            "deployed_fit": len(split.deploy_fit),
+            "deployed_calibration": len(split.deploy_calibration),
             "excluded_navigator_called": excluded_called,
         },
         features=names,
-        categorical=[name for name, cat in zip(names, mask, strict=True) if cat],
+        used_features=choice.used,
+        dropped_features=choice.dropped,
+        categorical=[name for name, cat in zip(choice.used, used_mask, strict=True) if cat],
         include_ethnicity=include_ethnicity,
         hyperparameters={
-            **HYPERPARAMETERS,
-            "monotonic_constraints": MONOTONIC,
-            "n_iter_fitted": int(classifier.n_iter_),
+            "chosen": selection.chosen,
+            **setting,
+            **COMMON,
+            "monotonic_constraints": MONOTONIC if setting["monotonic"] else {},
+            "n_iter_fitted": int(deployed.n_iter_),
+        },
+        selection={
+            "method": (
+                f"rolling temporal validation: {selection.folds} folds inside the fitting "
+                "period, each fitted on the appointments before it (at most "
+                f"{SELECTION_MAX_FIT_ROWS:,} rows) and scored on the next slice; the best mean "
+                "AUROC wins"
+            ),
+            "folds": selection.folds,
+            "grid": selection.scores,
+            "chosen": selection.chosen,
         },
         calibration={
-            "method": "sigmoid (Platt) on the held-out calibration period",
+            "method": (
+                "sigmoid (Platt) on the latest slice of outcomes, after refitting on every "
+                "outcome before it"
+            ),
             **calibration_params,
         },
         metrics=metrics,
         baselines=baselines,
         fairness=fairness,
+        calibration_by_group=calibration_by_group,
         contact_choice=CONTACT_CHOICE,
-        bands={"medium": settings.risk_band_medium, "high": settings.risk_band_high},
+        bands=bands,
         call_horizon_days=settings.call_horizon_days,
         sha256=sha256,
         comparison=comparison,
+        comparison_callable=comparison_callable,
+        validation=validation,
+        active_scorer=active_scorer,
     )
     write_card(card, directory)
     model = RiskModel(
@@ -374,41 +608,59 @@ def train_model(
     session.add(model)
     session.flush()
     if activate:
-        repository.set_active(session, model)
+        repository.set_active(session, model, now=now)
     progress.advance()
     seconds = time.perf_counter() - started
     logger.info("trained risk model %s on %d rows in %.1fs", model.version, len(eligible), seconds)
     return TrainingResult(model=model, card=card, directory=directory, seconds=seconds)
 
 
-def _baselines(
-    features: FloatArray,
-    y: FloatArray,
-    fit: IntArray,
-    test: IntArray,
-    names: list[str],
-    mask: list[bool],
-) -> tuple[dict[str, Any], dict[str, FloatArray]]:
-    """The patient's prior DNA rate alone, and a logistic regression, on the same split.
-
-    Returns their test-period metrics and their test-period scores (for paired comparison).
-    """
-    dna = features[:, names.index("n_prior_dna")]
-    attended = features[:, names.index("n_prior_attended")]
-    base_rate = float(y[fit].mean())
-    prior_rate = (dna + PRIOR_RATE_PSEUDOCOUNT * base_rate) / (
-        dna + attended + PRIOR_RATE_PSEUDOCOUNT
+def _population_metrics(
+    y: FloatArray, p: FloatArray, callable_rows: BoolArray, day: IntArray, capacity: int
+) -> dict[str, Any]:
+    """Metrics on every test appointment, on the callable ones, and capture at capacity."""
+    metrics = summary_metrics(y, p)
+    metrics["callable"] = summary_metrics(y[callable_rows], p[callable_rows])
+    metrics["capture_at_capacity"] = capture_at_capacity(
+        y[callable_rows], p[callable_rows], day[callable_rows], capacity
     )
-    rng = np.random.default_rng(0)
-    logistic_rows = fit if len(fit) <= LOGISTIC_MAX_ROWS else rng.choice(fit, LOGISTIC_MAX_ROWS)
-    logistic = _logistic_baseline(names, mask).fit(features[logistic_rows], y[logistic_rows])
-    scores = {
-        "prior_dna_rate": prior_rate[test],
-        "logistic_regression": np.asarray(
-            logistic.predict_proba(features[test])[:, 1], dtype=float
-        ),
+    return metrics
+
+
+def _validation_scores(y: FloatArray, scores: dict[str, FloatArray]) -> dict[str, dict[str, Any]]:
+    return {
+        name: {
+            "auroc": float(roc_auc_score(y, p)),
+            "average_precision": float(average_precision_score(y, p)),
+        }
+        for name, p in scores.items()
     }
-    return {name: summary_metrics(y[test], values) for name, values in scores.items()}, scores
+
+
+def _fit_logistic(
+    x: FloatArray, y: FloatArray, rows: IntArray, names: list[str], mask: list[bool]
+) -> Pipeline:
+    rng = np.random.default_rng(0)
+    if len(rows) > LOGISTIC_MAX_ROWS:
+        rows = rng.choice(rows, LOGISTIC_MAX_ROWS, replace=False)
+    return _logistic_baseline(names, mask).fit(x[rows], y[rows])
+
+
+def _baseline_scorers(
+    x: FloatArray, y: FloatArray, fit: IntArray, names: list[str], mask: list[bool]
+) -> dict[str, Callable[[IntArray], FloatArray]]:
+    """A logistic regression and a default-settings gradient-boosting model on the same
+    informative features and fitting rows, as functions of the rows to score."""
+    logistic = _fit_logistic(x, y, fit, names, mask)
+    default = HistGradientBoostingClassifier(random_state=0).fit(x[fit], y[fit])
+
+    def logistic_scores(rows: IntArray) -> FloatArray:
+        return np.asarray(logistic.predict_proba(x[rows])[:, 1], dtype=float)
+
+    def default_scores(rows: IntArray) -> FloatArray:
+        return np.asarray(default.predict_proba(x[rows])[:, 1], dtype=float)
+
+    return {"logistic_regression": logistic_scores, "default_gradient_boosting": default_scores}
 
 
 # Registry.
@@ -425,11 +677,19 @@ def get_active_model(session: Session) -> RiskModel:
     return model
 
 
+def model_cutoffs(model: RiskModel, settings: Settings) -> dict[str, float]:
+    """The band cut-offs recorded on the model's card (fixed settings for older cards)."""
+    bands = model.card.get("bands") or {}
+    if settings.risk_band_method == "fixed" or "high" not in bands:
+        return {"medium": settings.risk_band_medium, "high": settings.risk_band_high}
+    return {"medium": float(bands["medium"]), "high": float(bands["high"])}
+
+
 def load_model_artefact(model: RiskModel) -> RiskArtefact:
     return load_artefact(Path(model.artefact_path), model.artefact_sha256)
 
 
-def activate_model(session: Session, version: str) -> RiskModel:
+def activate_model(session: Session, version: str, *, now: datetime) -> RiskModel:
     """Make `version` the active model, after checking its artefact still loads."""
     model = repository.get_model(session, version)
     if model is None:
@@ -437,7 +697,7 @@ def activate_model(session: Session, version: str) -> RiskModel:
     load_model_artefact(model)
     if model.active:
         raise ConflictError(f"risk model {version} is already active")
-    repository.set_active(session, model)
+    repository.set_active(session, model, now=now)
     return model
 
 
@@ -448,9 +708,9 @@ def score_appointments(
     session: Session,
     settings: Settings,
     *,
+    now: datetime,
     start: datetime | None = None,
     end: datetime | None = None,
-    now: datetime | None = None,
     store: bool = True,
     on_stage: Callable[[str], None] | None = None,
 ) -> ScoringResult:
@@ -460,7 +720,6 @@ def score_appointments(
     would have been at `max(booked_at, start_at - call horizon)`, so no outcome of the scored
     appointment or of anything later is used.
     """
-    now = now or utcnow()
     start = start or now
     end = end or start + timedelta(days=14)
     if end <= start:
@@ -483,7 +742,7 @@ def score_appointments(
     rows = np.flatnonzero((history.start_s >= _epoch(start)) & (history.start_s < _epoch(end)))
     lap("fetch")
     if len(rows) == 0:
-        return ScoringResult(model_version=model.version, timings=timings)
+        return ScoringResult(model_version=model.version, period=(start, end), timings=timings)
     now_s = _epoch(now)
     backtest = scoring_moments(history, rows, settings.call_horizon_days)
     moments = np.where(history.start_s[rows] > now_s, now_s, backtest)
@@ -496,20 +755,26 @@ def score_appointments(
         include_ethnicity=artefact.include_ethnicity,
     )
     lap("features")
-    logit = artefact.raw_logit(features)
-    risk = calibrate(logit, artefact.calibration)
-    lap("predict")
-    reasons = explain(artefact, features, logit)
-    bands = band_of(risk, settings)
+    threads = (
+        threadpool_limits(limits=1, user_api="openmp")
+        if len(rows) < SMALL_TRUST_ROWS
+        else nullcontext()
+    )
+    with threads:
+        logit = artefact.raw_logit(features)
+        risk = artefact.risk(features, logit)
+        lap("predict")
+        reasons = explain(artefact, features, logit)
+    bands = band_of(risk, model_cutoffs(model, settings))
     lap("reasons")
-    result = ScoringResult(model_version=model.version, timings=timings)
+    result = ScoringResult(model_version=model.version, period=(start, end), timings=timings)
     ids = history.appointment_id[rows].tolist()
     result.scored = [
         ScoredAppointment(appointment_id=i, risk=float(r), band=str(b), reasons=why)
         for i, r, b, why in zip(ids, risk.tolist(), bands.tolist(), reasons, strict=True)
     ]
     if store:
-        scored_at = utcnow()
+        scored_at = now
         repository.upsert_scores(
             session,
             [

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import signal
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import typer
 
+from app.clock import current_clock
 from app.console import JsonFlag, emit, handles_domain_errors, progress_bar
 from app.db.session import Database
+from app.isodate import parse_iso_date
 from app.settings import get_settings
 from app.sms import service
 from app.sms.dispatcher import Dispatcher
@@ -23,19 +24,23 @@ sms_app = typer.Typer(help="SMS reminders through Twilio.", no_args_is_help=True
 @handles_domain_errors
 def schedule(
     on_date: Annotated[
-        datetime | None,
-        typer.Option("--date", formats=["%Y-%m-%d"], help="Day to schedule for (default today)."),
+        str | None,
+        typer.Option("--date", help="Day to schedule for, YYYY-MM-DD (default today)."),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Queue the reminders due on DATE (default: today, in the trust's time zone)."""
     settings = get_settings()
-    day: date = on_date.date() if on_date else datetime.now(ZoneInfo(settings.timezone)).date()
+    now = current_clock().now()
+    try:
+        day: date = parse_iso_date(on_date) if on_date else settings.calendar.today(now)
+    except ValueError:
+        raise typer.BadParameter("use YYYY-MM-DD", param_hint="--date") from None
     database = Database(settings)
     try:
         with database.unit_of_work() as session:
-            service.seed_default_templates(session)
-            summary = service.schedule_reminders(session, settings, on_date=day)
+            service.seed_default_templates(session, now=now)
+            summary = service.schedule_reminders(session, settings, on_date=day, now=now)
     finally:
         database.dispose()
     emit(summary.as_dict(), summary.human(), as_json=as_json)
@@ -49,9 +54,10 @@ def dispatch(
 ) -> None:
     """Send queued messages (forever, polling; or once with --once)."""
     settings = get_settings()
-    sender = build_sender(settings)
+    clock = current_clock()
+    sender = build_sender(settings, clock)
     database = Database(settings)
-    dispatcher = Dispatcher(database, settings, sender)
+    dispatcher = Dispatcher(database, settings, sender, clock=clock)
     try:
         if once:
             with progress_bar("Sending SMS") as bar:

@@ -43,14 +43,18 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, case, select, update
+from sqlalchemy import Select, Table, bindparam, case, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.base import utcnow
+from app.appointments.tables import Appointment, AppointmentChange
+from app.bookings.tables import OPEN_STATUSES, BookingRequest
+from app.clock import SYSTEM_CLOCK, Clock
+from app.db.dialect import skip_locked
 from app.db.session import Database
 from app.patients.tables import Patient
+from app.reference.codes import NOT_YET_KNOWN
 from app.settings import Settings
 from app.sms.providers import (
     INVALID_TO_NUMBER,
@@ -59,16 +63,16 @@ from app.sms.providers import (
     SendError,
     SmsSender,
 )
-from app.sms.repository import insert_ignoring_conflicts, status_rank, status_rank_sql
-from app.sms.tables import OutboxState, SmsMessage
-from app.tasks.tables import NavigatorTask, TaskKind, TaskStatus
+from app.sms.repository import status_rank, status_rank_sql
+from app.sms.tables import MessageKind, OutboxState, SmsMessage
+from app.tasks import service as tasks_service
 
 logger = logging.getLogger("navigator.sms.dispatch")
 
 
 def in_quiet_hours(moment: datetime, settings: Settings) -> bool:
     """Whether `moment` falls in the no-send window, judged on the trust's local clock."""
-    local = moment.astimezone(ZoneInfo(settings.timezone)).time()
+    local = settings.calendar.local(moment).time()
     start, end = settings.sms_quiet_hours_start, settings.sms_quiet_hours_end
     if start == end:
         return False
@@ -96,6 +100,11 @@ class DispatchSummary:
     failed: int = 0
     reconciled_found: int = 0
     reconciled_requeued: int = 0
+    # Accepted, but answered with a SID another message already holds: kept without it.
+    duplicate_sids: int = 0
+    # Reminders withdrawn before sending: the appointment was cancelled, moved, past or asked
+    # to be moved (see `withdraw_stale_reminders`).
+    withdrawn_stale: int = 0
     quiet_hours: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -113,6 +122,7 @@ class DispatchSummary:
 
 # Errors after which the provider may have accepted the message anyway (the answer was lost):
 # the next attempt asks the provider first instead of sending blindly.
+DUPLICATE_SID = "duplicate_sid"
 AMBIGUOUS_ERRORS = frozenset({"timeout", "500", "502", "503", "504", "20500", "20503"})
 
 
@@ -128,6 +138,79 @@ class _Claimed:
     created_at: datetime
 
 
+STALE_REASONS = ("cancelled", "past", "moved", "requested")
+
+
+def withdraw_stale_reminders(
+    session: Session, message_ids: list[int], *, now: datetime
+) -> dict[int, str]:
+    """Re-check, in the claim's transaction, every reminder about to be sent: its appointment
+    must still be booked (attendance code 0), in the future, not moved since the text was
+    written (no start-time change recorded after it), and not the subject of an open rebook or
+    cancel request. Any other reminder is withdrawn (state `cancelled`, the reason in
+    `error_code`) and gives up its offset's place, so the next scheduling writes a fresh
+    reminder for a moved appointment's new time. Returns {message id: reason}."""
+    rows = session.execute(
+        select(
+            SmsMessage.id,
+            SmsMessage.created_at,
+            Appointment.id.label("appointment_id"),
+            Appointment.attendance_code,
+            Appointment.start_at,
+        )
+        .join(Appointment, Appointment.id == SmsMessage.appointment_id)
+        .where(SmsMessage.id.in_(message_ids), SmsMessage.kind == MessageKind.REMINDER)
+    ).all()
+    if not rows:
+        return {}
+    appointment_ids = [row.appointment_id for row in rows]
+    moved_after = dict(
+        session.execute(
+            select(AppointmentChange.appointment_id, func.max(AppointmentChange.changed_at))
+            .where(
+                AppointmentChange.appointment_id.in_(appointment_ids),
+                AppointmentChange.field == "start_at",
+            )
+            .group_by(AppointmentChange.appointment_id)
+        ).all()
+    )
+    requested = set(
+        session.scalars(
+            select(BookingRequest.appointment_id).where(
+                BookingRequest.appointment_id.in_(appointment_ids),
+                BookingRequest.status.in_(OPEN_STATUSES),
+            )
+        )
+    )
+    stale: dict[int, str] = {}
+    for row in rows:
+        changed = moved_after.get(row.appointment_id)
+        if row.attendance_code != NOT_YET_KNOWN:
+            stale[row.id] = "cancelled"
+        elif row.start_at <= now:
+            stale[row.id] = "past"
+        elif changed is not None and changed >= row.created_at:
+            stale[row.id] = "moved"
+        elif row.appointment_id in requested:
+            stale[row.id] = "requested"
+    for reason in STALE_REASONS:
+        chosen = [message_id for message_id, why in stale.items() if why == reason]
+        if chosen:
+            session.execute(
+                update(SmsMessage)
+                .where(SmsMessage.id.in_(chosen))
+                .values(
+                    state=OutboxState.CANCELLED,
+                    error_code=reason,
+                    offset_days=None,
+                    updated_at=now,
+                )
+            )
+    if stale:
+        logger.info("withdrew %d stale reminders before sending", len(stale))
+    return stale
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -136,7 +219,7 @@ class Dispatcher:
         sender: SmsSender,
         *,
         worker_id: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
     ) -> None:
         self.database = database
@@ -154,11 +237,11 @@ class Dispatcher:
         """Send everything due now, then return (retries due later are left for later)."""
         summary = DispatchSummary()
         while True:
-            if in_quiet_hours(self.clock(), self.settings):
+            if in_quiet_hours(self.clock.now(), self.settings):
                 summary.quiet_hours = True
                 break
             self.reconcile(summary)
-            batch = self.claim()
+            batch = self.claim(summary)
             if not batch:
                 break
             accepted: list[tuple[int, str, str]] = []
@@ -176,7 +259,7 @@ class Dispatcher:
             finally:
                 # One transaction per batch for the SIDs: a crash before it commits leaves
                 # these claimed, and reconciliation finds them at the provider.
-                self._record_submitted(accepted)
+                self._record_submitted(accepted, summary)
         return summary
 
     def run_forever(self, *, should_stop: Callable[[], bool] = lambda: False) -> None:
@@ -187,23 +270,31 @@ class Dispatcher:
 
     # -- steps ------------------------------------------------------------------------------
 
-    def claim(self) -> list[_Claimed]:
-        now = self.clock()
+    def claim(self, summary: DispatchSummary | None = None) -> list[_Claimed]:
+        now = self.clock.now()
         with self.database.unit_of_work() as session:
-            ids = list(
-                session.scalars(
-                    select(SmsMessage.id)
-                    .where(
-                        SmsMessage.state == OutboxState.PENDING,
-                        SmsMessage.next_attempt_at <= now,
+            while True:
+                ids = list(
+                    session.scalars(
+                        skip_locked(
+                            select(SmsMessage.id)
+                            .where(
+                                SmsMessage.state == OutboxState.PENDING,
+                                SmsMessage.next_attempt_at <= now,
+                            )
+                            .order_by(SmsMessage.next_attempt_at, SmsMessage.id)
+                            .limit(self.settings.sms_batch_size)
+                        )
                     )
-                    .order_by(SmsMessage.next_attempt_at, SmsMessage.id)
-                    .limit(self.settings.sms_batch_size)
-                    .with_for_update(skip_locked=True)
                 )
-            )
-            if not ids:
-                return []
+                if not ids:
+                    return []
+                stale = withdraw_stale_reminders(session, ids, now=now)
+                if summary is not None:
+                    summary.withdrawn_stale += len(stale)
+                ids = [message_id for message_id in ids if message_id not in stale]
+                if ids:
+                    break
             rows = session.execute(
                 update(SmsMessage)
                 .where(SmsMessage.id.in_(ids))
@@ -251,12 +342,17 @@ class Dispatcher:
         summary.submitted += 1
         return result.sid, result.status
 
-    def _record_submitted(self, accepted: list[tuple[int, str, str]]) -> None:
+    def _record_submitted(
+        self, accepted: list[tuple[int, str, str]], summary: DispatchSummary
+    ) -> None:
+        """Record a batch's SIDs in one statement; when the provider answered two sends with
+        one SID (the column is unique), record row by row and keep each duplicate submitted
+        without the SID, error code `duplicate_sid`, instead of failing the whole batch."""
         if not accepted:
             return
         table = cast(Table, SmsMessage.__table__)
         current = table.c.delivery_status
-        now = self.clock()
+        now = self.clock.now()
         statement = (
             table.update()
             .where(
@@ -276,20 +372,46 @@ class Dispatcher:
                 updated_at=now,
             )
         )
+        rows = [
+            {"b_id": mid, "b_sid": sid, "b_status": status, "b_rank": status_rank(status)}
+            for mid, sid, status in accepted
+        ]
         with self.database.unit_of_work() as session:
-            session.execute(
-                statement,
-                [
-                    {"b_id": mid, "b_sid": sid, "b_status": status, "b_rank": status_rank(status)}
-                    for mid, sid, status in accepted
-                ],
-            )
+            try:
+                with session.begin_nested():
+                    session.execute(statement, rows)
+                return
+            except IntegrityError:
+                pass
+            for row in rows:
+                try:
+                    with session.begin_nested():
+                        session.execute(statement, row)
+                except IntegrityError:
+                    session.execute(
+                        update(SmsMessage)
+                        .where(
+                            SmsMessage.id == row["b_id"],
+                            SmsMessage.state == OutboxState.CLAIMED,
+                            SmsMessage.claimed_by == self.worker_id,
+                        )
+                        .values(
+                            state=OutboxState.SUBMITTED,
+                            error_code=DUPLICATE_SID,
+                            submitted_at=now,
+                            lease_until=None,
+                            updated_at=now,
+                        ),
+                        execution_options={"synchronize_session": False},
+                    )
+                    summary.duplicate_sids += 1
+                    logger.warning("sms duplicate provider sid for message_id=%s", row["b_id"])
 
     def reconcile(self, summary: DispatchSummary) -> None:
         """Settle messages whose dispatcher's lease ran out while they were claimed."""
-        now = self.clock()
+        now = self.clock.now()
         with self.database.unit_of_work() as session:
-            stale = session.execute(
+            expired = (
                 select(
                     SmsMessage.id,
                     SmsMessage.to_number,
@@ -300,8 +422,8 @@ class Dispatcher:
                 .where(SmsMessage.state == OutboxState.CLAIMED, SmsMessage.lease_until < now)
                 .order_by(SmsMessage.id)
                 .limit(self.settings.sms_batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
+            )
+            stale = session.execute(skip_locked(cast("Select[Any]", expired))).all()
             for message_id, to_number, body, claimed_at, known_sid in stale:
                 sid = known_sid
                 if sid is None:
@@ -334,24 +456,25 @@ class Dispatcher:
         if claimed:
             conditions.append(SmsMessage.claimed_by == self.worker_id)
         current = SmsMessage.delivery_status
+        now = self.clock.now()
         session.execute(
             update(SmsMessage)
             .where(*conditions)
             .values(
                 state=OutboxState.SUBMITTED,
                 provider_sid=sid,
-                submitted_at=self.clock(),
+                submitted_at=now,
                 lease_until=None,
                 delivery_status=case(
                     (status_rank_sql(current) < status_rank(status), status), else_=current
                 ),
-                updated_at=self.clock(),
+                updated_at=now,
             ),
             execution_options={"synchronize_session": False},
         )
 
     def _record_error(self, message: _Claimed, error: SendError, summary: DispatchSummary) -> None:
-        now = self.clock()
+        now = self.clock.now()
         give_up = not error.retryable or message.attempts >= self.settings.sms_max_attempts
         with self.database.unit_of_work() as session:
             values: dict[str, Any] = {
@@ -417,19 +540,14 @@ class Dispatcher:
             execution_options={"synchronize_session": False},
         )
         if code == INVALID_TO_NUMBER:
-            session.execute(
-                insert_ignoring_conflicts(session, NavigatorTask.__table__),
-                {
-                    "kind": str(TaskKind.DATA_QUALITY),
-                    "status": str(TaskStatus.OPEN),
-                    "patient_id": message.patient_id,
-                    "appointment_id": None,
-                    "source": "sms",
-                    "source_ref": message.idempotency_key,
-                    "detail": "Twilio rejected the mobile number as invalid (error 21211). "
-                    "Check the number with the patient and correct it in the PAS.",
-                    "created_at": now,
-                },
+            # One task per patient per day, however many of their messages failed.
+            tasks_service.open_wrong_number_task(
+                session,
+                patient_id=message.patient_id,
+                day=self.settings.calendar.today(now),
+                detail="Twilio rejected the mobile number as invalid (error 21211). "
+                "Check the number with the patient and correct it.",
+                now=now,
             )
 
     def _pace(self) -> None:

@@ -3,7 +3,7 @@ preview and the segment count (what each text costs to send)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, Response
@@ -13,6 +13,7 @@ from app.auth.audit import record_audit
 from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
+from app.clock import ClockDep
 from app.db.session import SessionDep
 from app.errors import InvalidInputError, NotFoundError
 from app.sms import repository, service
@@ -36,8 +37,8 @@ KIND_LABELS = {
 
 
 @router.get("/sms")
-def overview(request: Request, session: DbSession, _user: Manager) -> Response:
-    until = datetime.now(UTC)
+def overview(request: Request, session: DbSession, clock: ClockDep, _user: Manager) -> Response:
+    until = clock.now()
     stats = repository.message_stats(session, since=until - timedelta(days=30), until=until)
     rows = []
     for (kind, language), (body, version) in sorted(service.current_templates(session).items()):
@@ -107,6 +108,7 @@ def save_template(
     kind: str,
     language: str,
     session: DbSession,
+    clock: ClockDep,
     user: Manager,
     body: Annotated[str, Form()] = "",
     action: Annotated[str, Form()] = "preview",
@@ -118,7 +120,7 @@ def save_template(
         return _edit_page(request, kind=kind, language=language, body=body, version=version)
     try:
         template = service.save_template(
-            session, kind=kind, language=language, body=body, user_id=user.id
+            session, kind=kind, language=language, body=body, user_id=user.id, now=clock.now()
         )
     except InvalidInputError as error:
         message = "; ".join(d["message"] for d in error.details) or error.message

@@ -11,12 +11,12 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from app.clock import SYSTEM_CLOCK, Clock
 from app.errors import NotReadyError
 from app.settings import Settings
 
@@ -71,8 +71,9 @@ class ConsoleSender:
     may show a duplicate line after a crash; the Twilio provider looks the message up).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Clock = SYSTEM_CLOCK) -> None:
         self.path = path
+        self.clock = clock
         self._lock = threading.Lock()
 
     def send(self, message: OutgoingSms) -> SendResult:
@@ -82,7 +83,7 @@ class ConsoleSender:
             "key": message.idempotency_key,
             "to": message.to,
             "body": message.body,
-            "at": datetime.now(UTC).isoformat(),
+            "at": self.clock.now().isoformat(),
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, self.path.open("a", encoding="utf-8") as handle:
@@ -106,7 +107,7 @@ class FakeSender:
 
     sent: list[RecordedSms] = field(default_factory=list)
     failures: dict[str, list[SendError]] = field(default_factory=dict)
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Clock = field(default=SYSTEM_CLOCK)
 
     def fail_next(self, to: str, *errors: SendError) -> None:
         self.failures.setdefault(to, []).extend(errors)
@@ -116,7 +117,7 @@ class FakeSender:
         if queued:
             raise queued.pop(0)
         sid = new_sid()
-        self.sent.append(RecordedSms(sid, message, self.clock()))
+        self.sent.append(RecordedSms(sid, message, self.clock.now()))
         return SendResult(sid=sid, status="queued")
 
     def find_sent(self, *, to: str, body: str, since: datetime) -> str | None:
@@ -202,9 +203,10 @@ class TwilioSender:
         return None
 
 
-def build_sender(settings: Settings) -> SmsSender:
+def build_sender(settings: Settings, clock: Clock) -> SmsSender:
+    """The provider the settings choose; `clock` stamps what the demo and fake senders keep."""
     if settings.sms_provider == "twilio":
         return TwilioSender(settings)
     if settings.sms_provider == "fake":
-        return FakeSender()
-    return ConsoleSender(settings.data_dir / "sms-outbox.log")
+        return FakeSender(clock=clock)
+    return ConsoleSender(settings.data_dir / "sms-outbox.log", clock)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, case, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from app.sms.tables import SmsMessage
@@ -33,13 +32,6 @@ def status_rank(status: str | None) -> int:
 
 def status_rank_sql(column: Any) -> ColumnElement[int]:
     return case(*((column == status, rank) for status, rank in STATUS_RANK.items()), else_=0)
-
-
-def insert_ignoring_conflicts(session: Session, table: FromClause) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING for the session's backend."""
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing()
 
 
 def messages_for(
@@ -86,6 +78,12 @@ def message_stats(session: Session, *, since: datetime, until: datetime) -> dict
         .order_by(func.count().desc())
     ).all()
     failures = [(code or "unknown", count) for code, count in failures_raw]
+    withdrawn = session.execute(
+        select(SmsMessage.error_code, func.count())
+        .where(*window, SmsMessage.state == "cancelled")
+        .group_by(SmsMessage.error_code)
+        .order_by(SmsMessage.error_code)
+    ).all()
     kinds = []
     for kind, total, submitted_count, delivered, undelivered, rejected, segments in by_kind:
         submitted = int(submitted_count or 0)
@@ -106,4 +104,8 @@ def message_stats(session: Session, *, since: datetime, until: datetime) -> dict
         "until": until,
         "by_kind": kinds,
         "failures_by_reason": [{"error_code": code, "count": count} for code, count in failures],
+        # Reminders withdrawn before sending: appointment cancelled, moved, past or requested.
+        "withdrawn_by_reason": [
+            {"reason": reason or "unknown", "count": count} for reason, count in withdrawn
+        ],
     }

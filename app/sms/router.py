@@ -3,16 +3,21 @@ and segment counts (managers). Viewing a patient's messages and saving a templat
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
+from app.appointments.tables import Appointment
 from app.auth.audit import record_audit
 from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
+from app.clock import ClockDep
 from app.db.session import SessionDep
+from app.errors import NotFoundError
+from app.isodate import IsoDate
+from app.patients.repository import can_see_patient
 from app.sms import repository, service
 from app.sms.schemas import MessageOut, PreviewOut, SegmentsOut, StatsOut, TemplateIn, TemplateOut
 from app.sms.segments import count_segments
@@ -25,7 +30,12 @@ Manager = Annotated[User, Depends(require_role(Role.MANAGER))]
 
 
 @router.get("/patients/{patient_id}/messages", response_model=list[MessageOut])
-def patient_messages(patient_id: int, session: DbSession, user: Navigator) -> list[MessageOut]:
+def patient_messages(
+    patient_id: int, session: DbSession, user: Navigator, clock: ClockDep
+) -> list[MessageOut]:
+    # The patients feature's read scope: a patient outside it is the same 404 as no patient.
+    if not can_see_patient(session, user, patient_id, clock.now()):
+        raise NotFoundError("No patient with that id.")
     rows = repository.messages_for(session, patient_id=patient_id)
     record_audit(session, user_id=user.id, action="sms.history_viewed", patient_id=patient_id)
     return [MessageOut.model_validate(row) for row in rows]
@@ -33,14 +43,19 @@ def patient_messages(patient_id: int, session: DbSession, user: Navigator) -> li
 
 @router.get("/appointments/{appointment_id}/messages", response_model=list[MessageOut])
 def appointment_messages(
-    appointment_id: int, session: DbSession, user: Navigator
+    appointment_id: int, session: DbSession, user: Navigator, clock: ClockDep
 ) -> list[MessageOut]:
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None or not can_see_patient(
+        session, user, appointment.patient_id, clock.now()
+    ):
+        raise NotFoundError("No appointment with that id.")
     rows = repository.messages_for(session, appointment_id=appointment_id)
     record_audit(
         session,
         user_id=user.id,
         action="sms.history_viewed",
-        patient_id=rows[0].patient_id if rows else None,
+        patient_id=appointment.patient_id,  # whose messages these are, even when there are none
         appointment_id=appointment_id,
     )
     return [MessageOut.model_validate(row) for row in rows]
@@ -48,13 +63,18 @@ def appointment_messages(
 
 @router.get("/stats", response_model=StatsOut)
 def stats(
+    request: Request,
     session: DbSession,
+    clock: ClockDep,
     _user: Manager,
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    date_from: Annotated[IsoDate | None, Query(alias="from")] = None,
+    date_to: Annotated[IsoDate | None, Query(alias="to")] = None,
 ) -> StatsOut:
-    until = datetime.combine(date_to, time(0), tzinfo=UTC) if date_to else datetime.now(UTC)
-    since = datetime.combine(date_from, time(0), tzinfo=UTC) if date_from else until - timedelta(30)
+    """Messages created from the start of local day `from` to the start of local day `to`
+    (default: the 30 days up to now)."""
+    calendar = request.app.state.settings.calendar
+    until = calendar.day_start(date_to) if date_to else clock.now()
+    since = calendar.day_start(date_from) if date_from else until - timedelta(days=30)
     return StatsOut.model_validate(repository.message_stats(session, since=since, until=until))
 
 
@@ -87,10 +107,20 @@ def preview(kind: str, language: str, payload: TemplateIn, _user: Manager) -> Pr
 
 @router.put("/templates/{kind}/{language}", response_model=TemplateOut)
 def save(
-    kind: str, language: str, payload: TemplateIn, session: DbSession, user: Manager
+    kind: str,
+    language: str,
+    payload: TemplateIn,
+    session: DbSession,
+    clock: ClockDep,
+    user: Manager,
 ) -> TemplateOut:
     template = service.save_template(
-        session, kind=kind, language=language, body=payload.body, user_id=user.id
+        session,
+        kind=kind,
+        language=language,
+        body=payload.body,
+        user_id=user.id,
+        now=clock.now(),
     )
     record_audit(
         session,

@@ -70,8 +70,14 @@ class FailureReason(BaseModel):
     count: int
 
 
+class WithdrawnReason(BaseModel):
+    reason: str  # cancelled, moved, past, requested
+    count: int
+
+
 class StatsOut(BaseModel):
     since: datetime
     until: datetime
     by_kind: list[KindStats]
     failures_by_reason: list[FailureReason]
+    withdrawn_by_reason: list[WithdrawnReason] = []

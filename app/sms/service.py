@@ -12,22 +12,22 @@ import logging
 import re
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from app.appointments.tables import Appointment, AppointmentContact, Clinic
-from app.db.base import utcnow
+from app.db.dialect import insert_ignoring_conflicts
 from app.errors import InvalidInputError, NotFoundError
+from app.localtime import TrustCalendar
 from app.patients.tables import Patient
 from app.reference.codes import CANCELLED_CODES, NOT_YET_KNOWN
 from app.settings import Settings
 from app.sms import templates as texts
-from app.sms.repository import insert_ignoring_conflicts, status_rank, status_rank_sql
+from app.sms.repository import status_rank, status_rank_sql
 from app.sms.segments import SegmentInfo, count_segments
 from app.sms.tables import (
     CONFIRMATION_KINDS,
@@ -50,11 +50,11 @@ def new_idempotency_key() -> str:
 # --- templates -------------------------------------------------------------------------------
 
 
-def seed_default_templates(session: Session) -> int:
+def seed_default_templates(session: Session, *, now: datetime) -> int:
     """Store version 1 of every built-in text that has no version yet; returns how many."""
     existing = set(session.execute(select(SmsTemplate.kind, SmsTemplate.language).distinct()))
     missing = [
-        {"kind": kind, "language": language, "version": 1, "body": body, "created_at": utcnow()}
+        {"kind": kind, "language": language, "version": 1, "body": body, "created_at": now}
         for (kind, language), body in texts.DEFAULT_TEMPLATES.items()
         if (kind, language) not in existing
     ]
@@ -117,7 +117,13 @@ def preview_template(kind: str, language: str, body: str) -> TemplatePreview:
 
 
 def save_template(
-    session: Session, *, kind: str, language: str, body: str, user_id: int | None
+    session: Session,
+    *,
+    kind: str,
+    language: str,
+    body: str,
+    user_id: int | None,
+    now: datetime,
 ) -> SmsTemplate:
     """Store a new version of a template after checking its placeholders."""
     if kind not in set(MessageKind):
@@ -135,7 +141,12 @@ def save_template(
         )
     )
     template = SmsTemplate(
-        kind=kind, language=language, version=(latest or 0) + 1, body=body, created_by=user_id
+        kind=kind,
+        language=language,
+        version=(latest or 0) + 1,
+        body=body,
+        created_by=user_id,
+        created_at=now,
     )
     session.add(template)
     session.flush()
@@ -166,12 +177,8 @@ class ScheduleSummary:
         )
 
 
-def local_day_start(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
-
-
 def reminder_windows(
-    on_date: date, offsets: list[int], zone: ZoneInfo
+    on_date: date, offsets: list[int], calendar: TrustCalendar
 ) -> list[tuple[int, datetime, datetime]]:
     """For each offset, the appointments (by start) whose reminder at that offset is due.
 
@@ -186,20 +193,24 @@ def reminder_windows(
         windows.append(
             (
                 offset,
-                local_day_start(on_date + timedelta(days=lower + 1), zone),
-                local_day_start(on_date + timedelta(days=offset + 1), zone),
+                calendar.day_start(on_date + timedelta(days=lower + 1)),
+                calendar.day_start(on_date + timedelta(days=offset + 1)),
             )
         )
     return windows
 
 
-def schedule_reminders(session: Session, settings: Settings, *, on_date: date) -> ScheduleSummary:
-    """Queue the reminders due on `on_date` in one query and one batched insert per offset."""
-    zone = ZoneInfo(settings.timezone)
+def schedule_reminders(
+    session: Session, settings: Settings, *, on_date: date, now: datetime
+) -> ScheduleSummary:
+    """Queue the reminders due on `on_date` in one query and one batched insert per offset;
+    `now` (the caller's clock) stamps the rows and makes them due at once."""
+    calendar = settings.calendar
     summary = ScheduleSummary(date=on_date)
     templates = current_templates(session)
-    now = utcnow()
-    for offset, start, end in reminder_windows(on_date, settings.sms_reminder_offsets_days, zone):
+    for offset, start, end in reminder_windows(
+        on_date, settings.sms_reminder_offsets_days, calendar
+    ):
         already = exists().where(
             SmsMessage.appointment_id == Appointment.id,
             SmsMessage.kind == MessageKind.REMINDER,
@@ -241,7 +252,7 @@ def schedule_reminders(session: Session, settings: Settings, *, on_date: date) -
                 body, version, language = pick_template(
                     templates, MessageKind.REMINDER, row.preferred_language
                 )
-                text = texts.render(body, texts.template_values(facts, zone))
+                text = texts.render(body, texts.template_values(facts, calendar))
                 values.append(
                     {
                         "idempotency_key": new_idempotency_key(),
@@ -287,12 +298,14 @@ def queue_confirmation(
     appointment_id: int,
     kind: str,
     timezone: str = "Europe/London",
+    now: datetime | None = None,
 ) -> SmsMessage | None:
     """Put a confirmation for `appointment_id` in the outbox, in the caller's transaction.
 
     `kind` is one of `confirm_rebooked`, `confirm_support`, `confirm_cancelled`. Returns None
     (and writes nothing) when the patient has no SMS channel: the navigator already spoke to
     them, so nothing else is needed. Sent by the dispatcher only after the caller commits.
+    Callers pass `now` from their clock; without it the columns' defaults stamp the row.
     """
     if kind not in CONFIRMATION_KINDS:
         raise InvalidInputError(f"{kind!r} is not a confirmation message kind.")
@@ -313,7 +326,10 @@ def queue_confirmation(
     facts = texts.AppointmentFacts(
         appointment.start_at, clinic.site, clinic.specialty_code, clinic.sensitive
     )
-    text = texts.render(body, texts.template_values(facts, ZoneInfo(timezone)))
+    text = texts.render(body, texts.template_values(facts, TrustCalendar(timezone)))
+    stamps: dict[str, datetime] = (
+        {"next_attempt_at": now, "created_at": now, "updated_at": now} if now is not None else {}
+    )
     message = SmsMessage(
         idempotency_key=new_idempotency_key(),
         patient_id=patient.id,
@@ -327,7 +343,7 @@ def queue_confirmation(
         segments=count_segments(text).segments,
         state=OutboxState.PENDING,
         attempts=0,
-        next_attempt_at=utcnow(),
+        **stamps,
     )
     session.add(message)
     session.flush()
@@ -344,6 +360,7 @@ def record_status(
     status: str,
     error_code: str | None,
     idempotency_key: str | None,
+    now: datetime,
 ) -> bool:
     """Store a status callback once and move the message's status forward only.
 
@@ -364,9 +381,9 @@ def record_status(
             .values(
                 provider_sid=sid,
                 state=OutboxState.SUBMITTED,
-                submitted_at=utcnow(),
+                submitted_at=now,
                 lease_until=None,
-                updated_at=utcnow(),
+                updated_at=now,
             )
             .returning(SmsMessage.id)
         ).scalar_one_or_none()
@@ -384,12 +401,12 @@ def record_status(
             "provider_sid": sid,
             "status": status,
             "error_code": error_code or None,
-            "received_at": utcnow(),
+            "received_at": now,
         },
     ).scalar_one_or_none()
     if inserted is None or message_id is None:
         return inserted is not None
-    values: dict[str, Any] = {"delivery_status": status, "updated_at": utcnow()}
+    values: dict[str, Any] = {"delivery_status": status, "updated_at": now}
     if error_code:
         values["error_code"] = error_code
     moved = session.execute(
@@ -407,7 +424,7 @@ def record_status(
             {
                 "appointment_id": moved[0],
                 "channel": "sms",
-                "contacted_at": utcnow(),
+                "contacted_at": now,
                 "reached": True,
                 "source_ref": sid,
             },
@@ -526,7 +543,7 @@ class InboundOutcome:
 
 
 def handle_inbound(
-    session: Session, *, sid: str, from_number: str, to_number: str, body: str
+    session: Session, *, sid: str, from_number: str, to_number: str, body: str, now: datetime
 ) -> InboundOutcome:
     """Record a reply once by its MessageSid and act on it (task, opt-out, opt-in)."""
     intent = parse_reply(body)
@@ -536,7 +553,7 @@ def handle_inbound(
         )
     )
     patient = _most_recently_messaged(session, patients)
-    appointment_id = _appointment_in_question(session, patient.id) if patient else None
+    appointment_id = _appointment_in_question(session, patient.id, now) if patient else None
     inserted = session.execute(
         insert_ignoring_conflicts(session, SmsInbound.__table__).returning(
             SmsInbound.__table__.c.id
@@ -550,7 +567,7 @@ def handle_inbound(
             "appointment_id": appointment_id,
             "intent": str(intent),
             "opted_out": intent == ReplyIntent.OPT_OUT,
-            "received_at": utcnow(),
+            "received_at": now,
         },
     ).scalar_one_or_none()
     duplicate = inserted is None
@@ -560,7 +577,7 @@ def handle_inbound(
             session.execute(
                 update(Patient)
                 .where(Patient.id.in_([p.id for p in patients]))
-                .values(sms_opt_out=intent == ReplyIntent.OPT_OUT, updated_at=utcnow())
+                .values(sms_opt_out=intent == ReplyIntent.OPT_OUT, updated_at=now)
             )
         task_kind = _TASK_FOR_INTENT.get(intent)
         if task_kind is not None and patient is not None:
@@ -575,8 +592,8 @@ def handle_inbound(
                     "source": "sms",
                     "source_ref": sid,
                     "detail": body[:1000],
-                    "created_at": utcnow(),
-                    "completed_at": utcnow() if done else None,
+                    "created_at": now,
+                    "completed_at": now if done else None,
                 },
             )
         session.flush()
@@ -608,15 +625,37 @@ def _most_recently_messaged(session: Session, patients: list[Patient]) -> Patien
     return next((p for p in patients if p.id == latest), patients[0])
 
 
-def _appointment_in_question(session: Session, patient_id: int) -> int | None:
+def _appointment_in_question(session: Session, patient_id: int, now: datetime) -> int | None:
     """The upcoming appointment the patient was last messaged about, if any."""
     return session.scalar(
         select(SmsMessage.appointment_id)
         .join(Appointment, Appointment.id == SmsMessage.appointment_id)
         .where(
             SmsMessage.patient_id == patient_id,
-            Appointment.start_at >= utcnow() - timedelta(days=1),
+            Appointment.start_at >= now - timedelta(days=1),
         )
         .order_by(SmsMessage.created_at.desc(), SmsMessage.id.desc())
         .limit(1)
     )
+
+
+# Called by the HL7 feed when the PAS cancels or moves an appointment.
+def cancel_pending_reminders(
+    session: Session, appointment_ids: list[int], *, reason: str, now: datetime
+) -> int:
+    """Withdraw the reminders not yet handed to the provider for these appointments (the
+    appointment was cancelled in the PAS). Returns how many were withdrawn."""
+    if not appointment_ids:
+        return 0
+    result = session.execute(
+        update(SmsMessage)
+        .where(
+            SmsMessage.appointment_id.in_(appointment_ids),
+            SmsMessage.kind == MessageKind.REMINDER,
+            SmsMessage.state == OutboxState.PENDING,
+        )
+        .values(
+            state=OutboxState.CANCELLED, error_code=reason[:16], offset_days=None, updated_at=now
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -45,6 +45,7 @@ class OutboxState(StrEnum):
     CLAIMED = "claimed"  # a dispatcher holds it until lease_until and may be sending it
     SUBMITTED = "submitted"  # the provider accepted it and gave a message SID
     FAILED = "failed"  # a permanent error or too many attempts: never sent
+    CANCELLED = "cancelled"  # withdrawn before sending (appointment cancelled, moved, past)
 
 
 class SmsTemplate(Base):

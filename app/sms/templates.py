@@ -11,8 +11,8 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
+from app.localtime import TrustCalendar
 from app.reference.codes import specialty_name
 from app.sms.tables import MessageKind
 
@@ -121,8 +121,8 @@ def placeholder_problems(body: str) -> list[str]:
     return problems
 
 
-def template_values(facts: AppointmentFacts, timezone: ZoneInfo) -> dict[str, str]:
-    local = facts.start_at.astimezone(timezone)
+def template_values(facts: AppointmentFacts, calendar: TrustCalendar) -> dict[str, str]:
+    local = calendar.local(facts.start_at)
     what = (
         SENSITIVE_WHAT
         if facts.sensitive or not facts.specialty_code

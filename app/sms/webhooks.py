@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from app.clock import ClockDep
 from app.db.session import SessionDep
 from app.errors import InvalidInputError, PermissionDeniedError
 from app.settings import Settings
@@ -45,7 +46,9 @@ DbSession = SessionDep
 
 
 @router.post("/status", status_code=204)
-def status_callback(request: Request, form: TwilioForm, session: DbSession) -> Response:
+def status_callback(
+    request: Request, form: TwilioForm, session: DbSession, clock: ClockDep
+) -> Response:
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     status = form.get("MessageStatus") or form.get("SmsStatus") or ""
     if sid and status:
@@ -55,12 +58,13 @@ def status_callback(request: Request, form: TwilioForm, session: DbSession) -> R
             status=status,
             error_code=form.get("ErrorCode") or None,
             idempotency_key=request.query_params.get("key"),
+            now=clock.now(),
         )
     return Response(status_code=204)
 
 
 @router.post("/inbound")
-def inbound_message(form: TwilioForm, session: DbSession) -> Response:
+def inbound_message(form: TwilioForm, session: DbSession, clock: ClockDep) -> Response:
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     if not sid:
         raise InvalidInputError("An inbound message needs a MessageSid.")
@@ -70,6 +74,7 @@ def inbound_message(form: TwilioForm, session: DbSession) -> Response:
         from_number=form.get("From", ""),
         to_number=form.get("To", ""),
         body=form.get("Body", ""),
+        now=clock.now(),
     )
     twiml = MessagingResponse()
     if outcome.reply:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 
+from app.clock import current_clock
 from app.console import JsonFlag, emit, handles_domain_errors
+from app.isodate import parse_iso_date
 from app.settings import get_settings
 from app.synth.service import CATCHMENTS, write_trust
 
@@ -35,10 +35,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write a synthetic trust as PAS CSV files (patients.csv, appointments.csv)."""
         if today is None:
-            today_date = datetime.now(ZoneInfo(get_settings().timezone)).date()
+            today_date = get_settings().calendar.today(current_clock().now())
         else:
             try:
-                today_date = date.fromisoformat(today)
+                today_date = parse_iso_date(today)
             except ValueError:
                 raise typer.BadParameter(f"'{today}' is not a date (YYYY-MM-DD)") from None
         summary = write_trust(

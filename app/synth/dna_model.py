@@ -164,3 +164,79 @@ def dna_probability(
             sms_reminder, probability * model.sms_reminder_relative_risk, probability
         )
     return np.asarray(probability, dtype=np.float64)
+
+
+# Heterogeneous effects of a navigator call (issue 16: benefit targeting).
+#
+# `DnaModel.navigator_call_reached_relative_risk` above is one average effect for everyone,
+# which the analytics programme simulation uses. Trials report that a call helps some patients
+# far more than others, so the targeting simulation draws each appointment's own effect from
+# the model below instead. The effect is a *risk reduction share* r (the reached call
+# multiplies the DNA probability by 1 - r):
+#
+# - none for patients who would attend anyway: below `attend_anyway_probability` of a DNA
+#   without any contact, a call changes nothing (r = 0);
+# - otherwise `base_reduction`, plus `long_lead_reduction` for lead times of at least
+#   `long_lead_days` (people forget, or their circumstances change, over months), plus
+#   `first_appointment_reduction` for a first appointment (no routine yet, most questions
+#   about where and why), plus `interpreter_reduction` when an interpreter is needed (the
+#   call books one; without it many do not come);
+# - damped for the very highest risks: above `entrenched_probability` the reduction is
+#   multiplied by `entrenched_factor` (chronic non-attenders are often not moved by a call:
+#   the middle risk groups gain most);
+# - capped at `max_reduction`.
+#
+# With the defaults the average reduction over reached call-arm appointments stays near the
+# homogeneous 0.30, so the programme's overall effect matches the trials; only *who* gains
+# changes. `HOMOGENEOUS_CALL_EFFECT` is the null case: every reached appointment gets the same
+# 0.30, so the best targeting is by risk alone.
+
+
+@dataclass(frozen=True)
+class CallEffectModel:
+    """Each appointment's true risk reduction from a reached navigator call."""
+
+    attend_anyway_probability: float = 0.05
+    base_reduction: float = 0.10
+    long_lead_days: float = 42.0
+    long_lead_reduction: float = 0.25
+    first_appointment_reduction: float = 0.20
+    interpreter_reduction: float = 0.30
+    entrenched_probability: float = 0.35
+    entrenched_factor: float = 0.3
+    max_reduction: float = 0.80
+
+
+HETEROGENEOUS_CALL_EFFECT = CallEffectModel()
+HOMOGENEOUS_CALL_EFFECT = CallEffectModel(
+    attend_anyway_probability=0.0,
+    base_reduction=0.30,
+    long_lead_reduction=0.0,
+    first_appointment_reduction=0.0,
+    interpreter_reduction=0.0,
+    entrenched_probability=1.0,
+    entrenched_factor=1.0,
+)
+
+
+def call_risk_reduction(
+    effect: CallEffectModel,
+    *,
+    untreated_probability: FloatArray,
+    lead_days: FloatArray,
+    first_appointment: BoolArray,
+    interpreter_needed: BoolArray,
+) -> FloatArray:
+    """The share r of each appointment's DNA risk a reached call removes (see above)."""
+    p0 = np.asarray(untreated_probability, dtype=np.float64)
+    reduction = (
+        effect.base_reduction
+        + effect.long_lead_reduction * (np.asarray(lead_days) >= effect.long_lead_days)
+        + effect.first_appointment_reduction * np.asarray(first_appointment, dtype=bool)
+        + effect.interpreter_reduction * np.asarray(interpreter_needed, dtype=bool)
+    )
+    reduction = np.where(
+        p0 > effect.entrenched_probability, reduction * effect.entrenched_factor, reduction
+    )
+    reduction = np.where(p0 < effect.attend_anyway_probability, 0.0, reduction)
+    return np.asarray(np.clip(reduction, 0.0, effect.max_reduction), dtype=np.float64)

@@ -17,6 +17,8 @@ class TaskKind(StrEnum):
     READ_REPLY = "read_reply"  # a reply nobody could parse: a person must read it
     CONFIRMED_NOTE = "confirmed_note"  # the patient confirmed by SMS (a note, born done)
     DATA_QUALITY = "data_quality"  # contact details found wrong (invalid number, wrong person)
+    BOOKING_OVERDUE = "booking_overdue"  # a rebook/cancel request the PAS has not honoured
+    SEND_LETTER = "send_letter"  # no usable phone: write to the patient about the appointment
 
 
 class TaskStatus(StrEnum):
@@ -45,6 +47,11 @@ class NavigatorTask(Base):
     # The user id of whoever completed it (accounts live in app.auth; no foreign key here so
     # the task table does not depend on the auth migration).
     completed_by: Mapped[int | None] = mapped_column(Integer)
+    # The call the task came from, when one did (a wrong number, a letter instead of a call);
+    # a plain id like the user ids, so this table does not depend on the calls migration.
+    call_id: Mapped[int | None] = mapped_column(Integer)
+    # What the navigator wrote when marking it done (patient data: database only, never logged).
+    done_note: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("source", "source_ref", "kind", name="uq_navigator_tasks_source_ref"),

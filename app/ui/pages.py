@@ -16,8 +16,9 @@ from app.ui.templating import render
 router = APIRouter(include_in_schema=False)
 
 # Where each role starts, used once that page exists; until then the landing page shows.
-# Managers and admins land on the home page, which lists what their role can open.
-ROLE_HOME = {Role.NAVIGATOR: "/queue"}
+# Managers land on their dashboard (queues, last month, alerts); admins on the home page,
+# which lists what their role can open.
+ROLE_HOME = {Role.NAVIGATOR: "/queue", Role.MANAGER: "/dashboard"}
 
 
 def _has_page(request: Request, path: str) -> bool:

@@ -11,7 +11,7 @@ from app.asgi import watching_send
 # No inline script or style anywhere: the NHS.UK JavaScript is loaded as a file.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self' https://assets.nhs.uk; connect-src 'self'; object-src 'none'; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 # FastAPI's interactive docs load Swagger UI from a CDN and start it with an inline script;

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -19,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
 from app.auth.roles import Role
+from app.localtime import DEFAULT_TIMEZONE, TrustCalendar
 
 APP_DIR = Path(__file__).resolve().parent.parent
 UI_TEMPLATES = APP_DIR / "ui" / "templates"
@@ -37,6 +37,9 @@ class NavItem:
 NAVIGATION: list[NavItem] = [
     NavItem("Call queue", "/queue", Role.NAVIGATOR),
     NavItem("My calls", "/history", Role.NAVIGATOR),
+    NavItem("Tasks", "/tasks", Role.NAVIGATOR),
+    NavItem("Find a patient", "/patients/search", Role.NAVIGATOR),
+    NavItem("Dashboard", "/dashboard", Role.MANAGER),
     NavItem("Queues today", "/manage/queues", Role.MANAGER),
     NavItem("Scripts", "/manage/scripts", Role.MANAGER),
     NavItem("SMS", "/sms", Role.MANAGER),
@@ -64,14 +67,34 @@ def templates() -> Jinja2Templates:
     )
     environment.globals["service_name"] = SERVICE_NAME
     environment.filters["local_datetime"] = local_datetime
+    environment.filters["local_time"] = local_time
     return Jinja2Templates(env=environment)
 
 
-def local_datetime(value: datetime | None, timezone: str = "Europe/London") -> str:
-    """A UTC timestamp as the trust's local time, e.g. "24 Nov 2026 09:30"."""
-    if value is None:
+@functools.cache
+def _calendar(timezone: str) -> TrustCalendar:
+    return TrustCalendar(timezone)
+
+
+def local_datetime(value: datetime | str | None, timezone: str = DEFAULT_TIMEZONE) -> str:
+    """A stored UTC moment (or its ISO 8601 text, as kept in JSON details) as the trust's
+    local wall-clock time, e.g. "24 Nov 2026 09:30"; summer time included."""
+    if value is None or value == "":
         return ""
-    return value.astimezone(ZoneInfo(timezone)).strftime("%-d %b %Y %H:%M")
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:  # stored moments are UTC
+        moment = moment.replace(tzinfo=UTC)
+    return _calendar(timezone).local(moment).strftime("%-d %b %Y %H:%M")
+
+
+def local_time(value: datetime | str | None, timezone: str = DEFAULT_TIMEZONE) -> str:
+    """A stored UTC moment as local wall-clock time of day, e.g. "14:30"."""
+    if value is None or value == "":
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return _calendar(timezone).local(moment).strftime("%H:%M")
 
 
 def navigation_for(user: Any, path: str) -> list[dict[str, Any]]:

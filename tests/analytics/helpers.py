@@ -1,4 +1,8 @@
-"""Small helpers that put hand-made programme records in the database for analytics tests."""
+"""Small helpers that put hand-made programme records in the database for analytics tests.
+
+The reporting period is four weeks starting on a Monday about three months before the tests'
+clock (`tests.clock.TODAY`), so every figure is independent of the real date.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,22 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.analytics.periods import Period
 from app.appointments.tables import Appointment, Clinic
 from app.patients.tables import Patient
+from tests.clock import TODAY
 from tests.factories import create_appointment, create_clinic, create_patient
 
-PERIOD_START = date(2026, 9, 7)  # a Monday
-PERIOD_END = date(2026, 10, 5)
+PERIOD_START = TODAY - timedelta(weeks=11, days=TODAY.weekday())  # a Monday
+PERIOD_END = PERIOD_START + timedelta(weeks=4)
+PERIOD = Period(PERIOD_START, PERIOD_END)
+# Before any record the helpers make: a period with no appointments at all.
+EMPTY_PERIOD = Period(PERIOD_START - timedelta(weeks=100), PERIOD_START - timedelta(weeks=96))
+
+
+def label(day: date) -> str:
+    """A date as the reports write it: '7 Sep 2026'."""
+    return f"{day:%-d %b %Y}"
 
 
 def day_in_period(offset_days: int = 0, hour: int = 10) -> datetime:

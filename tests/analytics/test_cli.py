@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.orm import Session
@@ -11,9 +12,9 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.settings import Settings, get_settings
-from tests.analytics.helpers import PERIOD_END, PERIOD_START, create_arm
+from tests.analytics.helpers import PERIOD_END, PERIOD_START, create_arm, label
 
-PERIOD = ["--from", PERIOD_START.isoformat(), "--to", PERIOD_END.isoformat()]
+OPTIONS = ["--from", PERIOD_START.isoformat(), "--to", PERIOD_END.isoformat()]
 
 
 @pytest.fixture
@@ -29,20 +30,20 @@ def test_report_impact_prints_the_estimate_and_json(session: Session, runner: Cl
     create_arm(session, arm="holdout", attended=88, dnas=12)
     session.commit()
 
-    human = runner.invoke(app, ["report", "impact", *PERIOD])
-    as_json = runner.invoke(app, ["report", "impact", *PERIOD, "--json"])
+    human = runner.invoke(app, ["report", "impact", *OPTIONS])
+    as_json = runner.invoke(app, ["report", "impact", *OPTIONS, "--json"])
 
     assert human.exit_code == 0, human.output
     assert "Avoided DNAs: 7.0 (95% CI" in human.stdout
-    assert "Savings: £700 to £1,120" in human.stdout
+    assert "Gross savings (before navigator time): £700 to £1,120" in human.stdout
     assert "Impact by ethnic group" in human.stdout
     result = json.loads(as_json.stdout)
     assert result["estimate"]["avoided_dnas"] == pytest.approx(7.0)
     assert result["period"] == {
-        "from": "2026-09-07",
-        "to": "2026-10-05",
-        "last_day": "2026-10-04",
-        "label": "7 Sep 2026 to 4 Oct 2026",
+        "from": PERIOD_START.isoformat(),
+        "to": PERIOD_END.isoformat(),
+        "last_day": (PERIOD_END - timedelta(days=1)).isoformat(),
+        "label": f"{label(PERIOD_START)} to {label(PERIOD_END - timedelta(days=1))}",
     }
 
 
@@ -52,13 +53,15 @@ def test_report_impact_explains_why_there_is_no_estimate(
     create_arm(session, arm="call", attended=90, dnas=10)
     session.commit()
 
-    human = runner.invoke(app, ["report", "impact", *PERIOD])
-    as_json = runner.invoke(app, ["report", "impact", *PERIOD, "--json"])
+    human = runner.invoke(app, ["report", "impact", *OPTIONS])
+    as_json = runner.invoke(app, ["report", "impact", *OPTIONS, "--json"])
     backwards = runner.invoke(
-        app, ["report", "impact", "--from", "2026-10-05", "--to", "2026-09-07"]
+        app,
+        ["report", "impact", "--from", PERIOD_END.isoformat(), "--to", PERIOD_START.isoformat()],
     )
     not_a_date = runner.invoke(
-        app, ["report", "impact", "--from", "7/9/2026", "--to", "2026-10-05"]
+        app,
+        ["report", "impact", "--from", f"{PERIOD_START:%d/%m/%Y}", "--to", PERIOD_END.isoformat()],
     )
 
     assert human.exit_code == 1

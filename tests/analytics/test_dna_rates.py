@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -12,13 +12,24 @@ from app.analytics import service
 from app.analytics.periods import Period
 from app.errors import InvalidInputError, NotReadyError
 from app.settings import Settings
-from tests.analytics.helpers import PERIOD_END, PERIOD_START, create_outcomes
+from tests.analytics.helpers import (
+    EMPTY_PERIOD,
+    PERIOD,
+    PERIOD_END,
+    PERIOD_START,
+    create_outcomes,
+)
 from tests.factories import create_clinic
 
 
 def _table(report: service.DnaRatesReport, slug: str) -> dict[str, dict[str, Any]]:
     table = next(table for table in report.tables if table.slug == slug)
     return {str(row.get("group", row.get("starting"))): row for row in table.rows}
+
+
+def _born_years_before(day: date, years: int) -> date:
+    """A birthday `years` and a half before `day`: that age on every day of the period."""
+    return date(day.year - years, 1, 1) - timedelta(days=183)
 
 
 def test_rates_count_dnas_over_attended_and_dna_outcomes_only(
@@ -29,7 +40,7 @@ def test_rates_count_dnas_over_attended_and_dna_outcomes_only(
     create_outcomes(session, attended=4, dnas=1, clinic=ent, ethnic_category="N")
     session.flush()
 
-    report = service.dna_rates(session, settings, Period(PERIOD_START, PERIOD_END))
+    report = service.dna_rates(session, settings, PERIOD)
 
     # 5 DNAs over 25 attended-or-DNA appointments; the 5 cancellations are not in it.
     assert report.overall["appointments"] == 25
@@ -58,13 +69,15 @@ def test_rates_by_deprivation_age_and_need(session: Session, settings: Settings)
         dnas=3,
         imd_decile=1,
         core20=True,
-        birth_date=date(2000, 1, 1),
+        birth_date=_born_years_before(PERIOD_START, 26),
         communication_needs="bsl;large_print",
     )
-    create_outcomes(session, attended=11, dnas=1, imd_decile=9, birth_date=date(1950, 6, 1))
+    create_outcomes(
+        session, attended=11, dnas=1, imd_decile=9, birth_date=_born_years_before(PERIOD_START, 76)
+    )
     session.flush()
 
-    report = service.dna_rates(session, settings, Period(PERIOD_START, PERIOD_END))
+    report = service.dna_rates(session, settings, PERIOD)
 
     deciles = _table(report, "dna-rate-by-imd-decile")
     assert deciles["Decile 1"]["dna_rate"] == pytest.approx(0.25)
@@ -90,12 +103,12 @@ def test_a_period_without_outcomes_says_why_instead_of_reporting_zero(
     create_outcomes(session, attended=12, dnas=2)
     session.flush()
     with pytest.raises(NotReadyError, match="No appointments start between"):
-        service.dna_rates(session, settings, Period(date(2025, 1, 6), date(2025, 2, 3)))
+        service.dna_rates(session, settings, EMPTY_PERIOD)
 
 
 def test_no_appointments_at_all_asks_for_an_import(session: Session, settings: Settings) -> None:
     with pytest.raises(NotReadyError, match="import a PAS extract"):
-        service.dna_rates(session, settings, Period(PERIOD_START, PERIOD_END))
+        service.dna_rates(session, settings, PERIOD)
 
 
 def test_a_period_that_ends_before_it_starts_is_refused() -> None:

@@ -3,7 +3,7 @@ and the messages given instead of a number when no honest estimate is possible."
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.orm import Session
@@ -13,9 +13,7 @@ from app.analytics.periods import Period
 from app.analytics.stats import newcombe_difference_interval
 from app.errors import NotReadyError
 from app.settings import Settings
-from tests.analytics.helpers import PERIOD_END, PERIOD_START, create_arm
-
-PERIOD = Period(PERIOD_START, PERIOD_END)
+from tests.analytics.helpers import PERIOD, PERIOD_START, create_arm, label
 
 
 def _programme(session: Session) -> None:
@@ -101,8 +99,11 @@ def test_a_period_before_the_programme_started_is_a_message(
     session: Session, settings: Settings
 ) -> None:
     _programme(session)
-    with pytest.raises(NotReadyError, match="ends before the programme started on 7 Sep 2026"):
-        service.impact(session, settings, Period(date(2026, 6, 1), date(2026, 7, 1)))
+    before = Period(PERIOD_START - timedelta(weeks=12), PERIOD_START - timedelta(weeks=8))
+    with pytest.raises(
+        NotReadyError, match=f"ends before the programme started on {label(PERIOD_START)}"
+    ):
+        service.impact(session, settings, before)
 
 
 def test_a_zero_hold_out_gives_no_invented_estimate(session: Session, settings: Settings) -> None:

@@ -10,11 +10,21 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.analytics.pages import period_query
+from app.analytics.periods import uk_date
 from app.auth.roles import Role
-from tests.analytics.helpers import PERIOD_END, PERIOD_START, create_arm
+from tests.analytics.helpers import (
+    EMPTY_PERIOD,
+    PERIOD,
+    PERIOD_END,
+    PERIOD_START,
+    create_arm,
+)
 from tests.auth.helpers import create_user, sign_in
 
+# The API's "to" is the day after the last day; the pages' "to" is the last day, included.
 QUERY = f"from={PERIOD_START.isoformat()}&to={PERIOD_END.isoformat()}"
+PAGE_QUERY = period_query(PERIOD)
 
 
 def _programme(session: Session) -> None:
@@ -37,7 +47,7 @@ def test_manager_sees_the_dashboard_with_charts_and_tables(
     _programme(session)
     _manager(session, app_client)
 
-    page = app_client.get(f"/analytics?{QUERY}")
+    page = app_client.get(f"/analytics?{PAGE_QUERY}")
 
     assert page.status_code == 200
     html = page.text
@@ -61,9 +71,9 @@ def test_a_navigator_may_not_open_analytics(session: Session, app_client: TestCl
     session.commit()
     sign_in(app_client, "nav1")
 
-    assert app_client.get(f"/analytics?{QUERY}").status_code == 403
+    assert app_client.get(f"/analytics?{PAGE_QUERY}").status_code == 403
     assert app_client.get(f"/api/analytics/impact?{QUERY}").status_code == 403
-    assert app_client.get(f"/analytics/csv/impact-arms?{QUERY}").status_code == 403
+    assert app_client.get(f"/analytics/csv/impact-arms?{PAGE_QUERY}").status_code == 403
 
 
 def test_the_api_needs_a_signed_in_user(app_client: TestClient) -> None:
@@ -101,7 +111,7 @@ def test_api_explains_a_missing_estimate_instead_of_a_number(
     dashboard = app_client.get(f"/api/analytics/dashboard?{QUERY}").json()
     assert dashboard["impact"] is None
     assert "hold-out share was zero" in dashboard["impact_message"]
-    page = app_client.get(f"/analytics?{QUERY}")
+    page = app_client.get(f"/analytics?{PAGE_QUERY}")
     assert page.status_code == 200
     assert "No impact estimate for this period" in page.text
 
@@ -112,7 +122,7 @@ def test_every_table_downloads_as_csv_with_suppressed_cells_marked(
     _programme(session)
     _manager(session, app_client)
 
-    response = app_client.get(f"/analytics/csv/dna-rate-by-ethnic-group?{QUERY}")
+    response = app_client.get(f"/analytics/csv/dna-rate-by-ethnic-group?{PAGE_QUERY}")
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
@@ -125,7 +135,7 @@ def test_every_table_downloads_as_csv_with_suppressed_cells_marked(
     api = app_client.get(f"/api/analytics/csv/impact-arms?{QUERY}")
     assert api.status_code == 200
     assert "Call arm (offered a navigator call)" in api.text
-    missing = app_client.get(f"/analytics/csv/no-such-table?{QUERY}")
+    missing = app_client.get(f"/analytics/csv/no-such-table?{PAGE_QUERY}")
     assert missing.status_code == 404
 
 
@@ -133,10 +143,10 @@ def test_board_pack_is_one_printable_page(session: Session, app_client: TestClie
     _programme(session)
     _manager(session, app_client)
 
-    page = app_client.get(f"/analytics/board-pack?{QUERY}")
+    page = app_client.get(f"/analytics/board-pack?{PAGE_QUERY}")
 
     assert page.status_code == 200
-    assert "Navigator board pack: 7 Sep 2026 to 4 Oct 2026" in page.text
+    assert f"{PERIOD.label()} (both days included)" in page.text
     assert '<link rel="stylesheet" href="/analytics/assets/analytics.css">' in page.text
     assert "Impact by ethnic group" in page.text
     css = app_client.get("/analytics/assets/analytics.css")
@@ -148,14 +158,16 @@ def test_bad_periods_are_explained_on_the_page(session: Session, app_client: Tes
     _programme(session)
     _manager(session, app_client)
 
-    wrong = app_client.get("/analytics?from=2026-13-01&to=2026-10-01")
+    wrong = app_client.get(f"/analytics?period=custom&from=31/2/{PERIOD_START.year}&to=")
     assert wrong.status_code == 200
     assert "Enter the first day as a real date" in wrong.text
-    backwards = app_client.get("/analytics?from=2026-10-01&to=2026-09-01")
-    assert "must end after it starts" in backwards.text
-    empty = app_client.get("/analytics?from=2025-01-06&to=2025-02-03")
+    assert "Enter the last day of the custom range" in wrong.text
+    backwards = app_client.get(f"/analytics?from={uk_date(PERIOD_END)}&to={uk_date(PERIOD_START)}")
+    assert "is before the first day" in backwards.text
+    empty = app_client.get(f"/analytics?{period_query(EMPTY_PERIOD)}")
     assert empty.status_code == 200
-    assert "No appointments start between 6 Jan 2025 to 2 Feb 2025" in empty.text
-    api = app_client.get("/api/analytics/dashboard?from=2025-01-06&to=2025-02-03")
+    assert f"No appointments start between {EMPTY_PERIOD.label()}" in empty.text
+    empty_query = f"from={EMPTY_PERIOD.start}&to={EMPTY_PERIOD.end}"
+    api = app_client.get(f"/api/analytics/dashboard?{empty_query}")
     assert api.status_code == 409
     assert "No appointments start between" in api.json()["detail"]

@@ -11,7 +11,6 @@ effect. The seeds are fixed, so each check is deterministic on each backend.
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -23,8 +22,8 @@ from app.db.session import Database
 from app.imports.service import import_appointments, import_patients
 from app.settings import Settings
 from app.synth.service import write_trust
+from tests.clock import TEST_NOW, TODAY
 
-TODAY = date(2026, 11, 25)
 WEEKS = 6
 
 
@@ -33,8 +32,8 @@ def _trust(database: Database, settings: Settings, folder: Path) -> None:
     settings.calls_navigators_on_duty = 3
     settings.calls_per_navigator_per_day = 60
     write_trust(folder, patients=5000, weeks_history=WEEKS + 1, weeks_ahead=2, seed=3, today=TODAY)
-    import_patients(database, folder / "patients.csv")
-    import_appointments(database, folder / "appointments.csv")
+    import_patients(database, folder / "patients.csv", now=TEST_NOW)
+    import_appointments(database, folder / "appointments.csv", now=TEST_NOW)
 
 
 @pytest.mark.slow

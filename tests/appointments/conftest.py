@@ -1,4 +1,7 @@
-"""The API under test needs a signed-in user: a navigator, the lowest role that may read it."""
+"""The API under test needs a signed-in user: a manager, who sees every patient.
+
+Navigators see only their own patients: tests/auth/test_access_rows.py.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,8 @@ from tests.auth.helpers import create_user, sign_in
 
 
 @pytest.fixture
-def navigator_client(app_client: TestClient, session: Session) -> TestClient:
-    user = create_user(session, role=Role.NAVIGATOR)
+def manager_client(app_client: TestClient, session: Session) -> TestClient:
+    user = create_user(session, role=Role.MANAGER)
     session.commit()
     sign_in(app_client, user.username)
     return app_client

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from app.clock import FixedClock
 from app.db.session import Database
 from app.main import create_app
 from app.settings import Settings
@@ -18,7 +19,9 @@ def settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def page_client(settings: Settings, database: Database) -> Iterator[TestClient]:
+def page_client(settings: Settings, database: Database, clock: FixedClock) -> Iterator[TestClient]:
     """A client for the HTML pages over https, so the Secure cookies travel as in a browser."""
-    with TestClient(create_app(settings, database), base_url="https://testserver") as client:
+    with TestClient(
+        create_app(settings, database, clock=clock), base_url="https://testserver"
+    ) as client:
         yield client

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from app.auth.passwords import verify_password
 from app.auth.tables import User
 from app.cli import app
-from app.db.base import utcnow
 from app.settings import Settings, get_settings
+from tests.clock import TEST_NOW
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_a_locked_out_admin_is_unlocked_and_given_a_new_password_from_the_shell(
     runner.invoke(
         app, ["users", "create", "only.admin", "--role", "admin"], input="orbit kettle tea\n"
     )
-    session.execute(update(User).values(locked_until=utcnow() + timedelta(minutes=15)))
+    session.execute(update(User).values(locked_until=TEST_NOW + timedelta(minutes=15)))
     session.commit()
 
     unlocked = runner.invoke(app, ["users", "unlock", "Only.Admin"])

@@ -12,8 +12,12 @@ from app.auth.audit import record_audit
 from app.auth.passwords import verify_password
 from app.auth.roles import Role
 from app.auth.tables import AuditEvent, User
-from app.db.base import utcnow
+from app.clock import FixedClock
+from app.db.session import Database
+from app.main import create_app
+from app.settings import Settings
 from tests.auth.helpers import create_user, form_token, sign_in_with_form
+from tests.clock import TEST_NOW, TODAY
 
 
 def test_signing_in_on_the_page_lands_on_the_home_page(
@@ -173,7 +177,7 @@ def test_an_admin_changes_a_role_deactivates_and_unlocks(
     page_client: TestClient, session: Session
 ) -> None:
     _, token = _admin_client(page_client, session)
-    other = create_user(session, username="changing", locked_until=utcnow() + timedelta(minutes=10))
+    other = create_user(session, username="changing", locked_until=TEST_NOW + timedelta(minutes=10))
     session.commit()
 
     listing = page_client.get("/admin/users")
@@ -220,13 +224,13 @@ def test_managers_filter_the_audit_log_by_user_patient_and_date(
     record_audit(session, user_id=navigator.id, action="patient.viewed", patient_id=41)
     record_audit(session, user_id=navigator.id, action="patient.viewed", patient_id=42)
     old = record_audit(session, user_id=manager.id, action="patient.viewed", patient_id=41)
-    old.occurred_at = utcnow() - timedelta(days=3)
+    old.occurred_at = TEST_NOW - timedelta(days=3)
     session.commit()
     sign_in_with_form(page_client, "auditor")
 
     by_patient = page_client.get("/audit", params={"patient_id": "41"})
     by_user = page_client.get("/audit", params={"username": "caller"})
-    three_days_ago = (utcnow() - timedelta(days=3)).date()
+    three_days_ago = TODAY - timedelta(days=3)
     by_date = page_client.get(
         "/audit",
         params={
@@ -261,3 +265,26 @@ def test_the_return_address_after_sign_in_never_leaves_the_site() -> None:
         None,
     ]:
         assert safe_next(hostile) == "/"
+
+
+def test_the_sign_in_page_throttles_failures_with_retry_after_but_not_the_right_password(
+    settings: Settings, database: Database, session: Session, clock: FixedClock
+) -> None:
+    create_user(session, username="clinic.pc")
+    session.commit()
+    limited = settings.model_copy(
+        update={"login_attempts_per_minute": 2, "login_throttled_delay_ms": 0}
+    )
+    app = create_app(limited, database, clock=clock)
+    with TestClient(app, base_url="https://testserver") as client:
+        wrong = [
+            sign_in_with_form(client, "clinic.pc", "not it at all").status_code for _ in range(3)
+        ]
+        refused = sign_in_with_form(client, "clinic.pc", "still not it")
+        right = sign_in_with_form(client, "clinic.pc")
+
+    assert wrong == [401, 401, 429]
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert "Too many failed sign-ins" in refused.text
+    assert right.status_code == 303

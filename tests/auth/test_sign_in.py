@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.auth.dependencies import SESSION_COOKIE
 from app.auth.roles import Role
 from app.auth.tables import AuditEvent, User, UserSession
-from app.db.base import utcnow
+from app.clock import FixedClock
 from app.main import create_app
 from app.settings import Settings
 from tests.auth.helpers import DEFAULT_PASSWORD, create_user, sign_in
@@ -51,12 +51,12 @@ def test_signing_in_sets_a_secure_http_only_cookie_and_returns_the_csrf_token(
 
 
 def test_cookies_are_not_secure_on_a_plain_http_development_url(
-    settings: Settings, database: object, session: Session
+    settings: Settings, database: object, session: Session, clock: FixedClock
 ) -> None:
     create_user(session, username="devon")
     session.commit()
     plain = settings.model_copy(update={"public_base_url": "http://127.0.0.1:8000"})
-    with TestClient(create_app(plain, database)) as client:  # type: ignore[arg-type]
+    with TestClient(create_app(plain, database, clock=clock)) as client:  # type: ignore[arg-type]
         response = client.post(SIGN_IN, json={"username": "devon", "password": DEFAULT_PASSWORD})
     assert "Secure" not in response.headers["set-cookie"]
 
@@ -74,10 +74,10 @@ def test_me_shows_the_signed_in_user(app_client: TestClient, session: Session) -
 
 
 def test_unknown_user_wrong_password_locked_and_inactive_get_the_same_answer(
-    app_client: TestClient, session: Session
+    app_client: TestClient, session: Session, clock: FixedClock
 ) -> None:
     create_user(session, username="wrongpw")
-    create_user(session, username="locked", locked_until=utcnow() + timedelta(minutes=5))
+    create_user(session, username="locked", locked_until=clock.now() + timedelta(minutes=5))
     create_user(session, username="gone", active=False)
     session.commit()
 
@@ -94,7 +94,7 @@ def test_unknown_user_wrong_password_locked_and_inactive_get_the_same_answer(
 
 
 def test_repeated_failures_lock_the_account_even_against_the_right_password(
-    app_client: TestClient, session: Session, settings: Settings
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
     user = create_user(session, username="robin")
     session.commit()
@@ -108,7 +108,7 @@ def test_repeated_failures_lock_the_account_even_against_the_right_password(
     locked = session.get(User, user.id)
     assert locked is not None
     assert locked.locked_until is not None
-    minutes = (locked.locked_until - utcnow()).total_seconds() / 60
+    minutes = (locked.locked_until - clock.now()).total_seconds() / 60
     assert settings.login_lockout_minutes - 1 < minutes <= settings.login_lockout_minutes
     reasons = [
         event.detail["reason"]
@@ -121,10 +121,10 @@ def test_repeated_failures_lock_the_account_even_against_the_right_password(
 
 
 def test_a_lock_expires_and_a_success_resets_the_failure_count(
-    app_client: TestClient, session: Session
+    app_client: TestClient, session: Session, clock: FixedClock
 ) -> None:
     user = create_user(
-        session, username="sam", failed_attempts=3, locked_until=utcnow() - timedelta(seconds=1)
+        session, username="sam", failed_attempts=3, locked_until=clock.now() - timedelta(seconds=1)
     )
     session.commit()
 
@@ -137,20 +137,38 @@ def test_a_lock_expires_and_a_success_resets_the_failure_count(
     assert refreshed.locked_until is None
 
 
-def test_failed_sign_ins_per_client_are_rate_limited_but_successes_are_not(
-    settings: Settings, database: object, session: Session
+def test_failed_sign_ins_per_client_are_slowed_and_refused_but_the_right_password_still_works(
+    settings: Settings, database: object, session: Session, clock: FixedClock
 ) -> None:
     create_user(session, username="kim")
     session.commit()
-    limited = settings.model_copy(update={"login_attempts_per_minute": 3})
-    with TestClient(create_app(limited, database)) as client:  # type: ignore[arg-type]
+    limited = settings.model_copy(
+        update={"login_attempts_per_minute": 3, "login_throttled_delay_ms": 1500}
+    )
+    app = create_app(limited, database, clock=clock)  # type: ignore[arg-type]
+    delays: list[float] = []
+
+    async def record_delay(seconds: float) -> None:
+        delays.append(seconds)
+
+    app.state.sign_in_delay = record_delay
+    with TestClient(app) as client:
         successes = [_attempt(client, "kim", DEFAULT_PASSWORD)[0] for _ in range(4)]
         failures = [_attempt(client, f"guess{n}", "whatever-it-is")[0] for n in range(3)]
-        blocked = client.post(SIGN_IN, json={"username": "kim", "password": DEFAULT_PASSWORD})
+        # A spoofed forwarding header does not make a new client: no proxy is trusted.
+        spoofed = client.post(
+            SIGN_IN,
+            json={"username": "guess9", "password": "whatever-it-is"},
+            headers={"X-Forwarded-For": "203.0.113.9"},
+        )
+        still_signs_in = _attempt(client, "kim", DEFAULT_PASSWORD)[0]
     assert successes == [200, 200, 200, 200]
     assert failures == [401, 401, 401]
-    assert blocked.status_code == 429
-    assert "Too many" in blocked.json()["detail"]
+    assert spoofed.status_code == 429
+    assert "Too many" in spoofed.json()["detail"]
+    assert 1 <= int(spoofed.headers["Retry-After"]) <= 60
+    assert still_signs_in == 200
+    assert delays == [0.0, 0.0, 0.0, 1.5]  # the throttled failure waited longer
 
 
 def test_the_api_sign_in_only_accepts_json_so_a_cross_site_form_cannot_use_it(
@@ -169,18 +187,24 @@ def test_the_api_sign_in_only_accepts_json_so_a_cross_site_form_cannot_use_it(
     assert SESSION_COOKIE not in response.cookies
 
 
-def test_a_failed_sign_in_is_slowed_down(
-    settings: Settings, database: object, session: Session
+def test_a_failed_sign_in_is_slowed_down_and_a_success_is_not(
+    settings: Settings, database: object, session: Session, clock: FixedClock
 ) -> None:
-    import time
-
+    create_user(session, username="quick")
+    session.commit()
     slowed = settings.model_copy(update={"login_failure_delay_ms": 250})
-    with TestClient(create_app(slowed, database)) as client:  # type: ignore[arg-type]
-        started = time.perf_counter()
-        status, _ = _attempt(client, "nobody", "some-password")
-        elapsed = time.perf_counter() - started
-    assert status == 401
-    assert elapsed >= 0.25
+    app = create_app(slowed, database, clock=clock)  # type: ignore[arg-type]
+    delays: list[float] = []
+
+    async def record_delay(seconds: float) -> None:
+        delays.append(seconds)
+
+    app.state.sign_in_delay = record_delay
+    with TestClient(app) as client:
+        failed, _ = _attempt(client, "nobody", "some-password")
+        succeeded, _ = _attempt(client, "quick", DEFAULT_PASSWORD)
+    assert (failed, succeeded) == (401, 200)
+    assert delays == [0.25]  # one wait, for the failure only
 
 
 def test_signing_out_ends_the_session_on_the_server(
@@ -202,47 +226,47 @@ def test_signing_out_ends_the_session_on_the_server(
 
 
 def test_an_idle_session_expires(
-    app_client: TestClient, session: Session, settings: Settings
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
     create_user(session, username="idle")
     session.commit()
     sign_in(app_client, "idle")
     assert app_client.get("/api/auth/me").status_code == 200
 
-    idle = timedelta(minutes=settings.session_idle_minutes, seconds=1)
-    session.execute(update(UserSession).values(last_seen_at=utcnow() - idle))
-    session.commit()
+    clock.advance(minutes=settings.session_idle_minutes, seconds=1)
 
     assert app_client.get("/api/auth/me").status_code == 401
     assert app_client.get("/api/patients").status_code == 401
 
 
 def test_a_session_in_use_still_ends_at_its_absolute_limit(
-    app_client: TestClient, session: Session
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
     create_user(session, username="busy")
     session.commit()
     sign_in(app_client, "busy")
 
-    session.execute(update(UserSession).values(expires_at=utcnow() - timedelta(seconds=1)))
-    session.commit()
+    for _ in range(settings.session_absolute_hours * 3 - 1):  # in use every 20 minutes
+        clock.advance(minutes=20)
+        assert app_client.get("/api/auth/me").status_code == 200
+    clock.advance(minutes=20)  # exactly the absolute limit after signing in
 
     assert app_client.get("/api/auth/me").status_code == 401
 
 
-def test_activity_keeps_a_session_alive(app_client: TestClient, session: Session) -> None:
+def test_activity_keeps_a_session_alive(
+    app_client: TestClient, session: Session, clock: FixedClock
+) -> None:
     create_user(session, username="active")
     session.commit()
     sign_in(app_client, "active")
-    almost_idle = utcnow() - timedelta(minutes=20)
-    session.execute(update(UserSession).values(last_seen_at=almost_idle))
-    session.commit()
+    clock.advance(minutes=20)
+    assert app_client.get("/api/auth/me").status_code == 200
+    clock.advance(minutes=20)  # 40 minutes after signing in, 20 after the last request
 
     assert app_client.get("/api/auth/me").status_code == 200
-
     session.expire_all()
-    seen = session.scalars(select(UserSession.last_seen_at)).one()
-    assert seen > almost_idle + timedelta(minutes=19)
+    assert session.scalars(select(UserSession.last_seen_at)).one() == clock.now()
 
 
 def test_a_deactivated_account_is_signed_out_at_once(

@@ -9,6 +9,7 @@ test-artifacts/screenshots/.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
@@ -18,8 +19,9 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
 
+from app.clock import FixedClock
 from app.db.session import Database
 from app.main import create_app
 from app.settings import Settings
@@ -48,17 +50,19 @@ def _free_port() -> int:
 class LiveServer:
     url: str
     settings: Settings
+    clock: FixedClock
 
 
 @pytest.fixture
-def live_server(settings: Settings, database: Database) -> Iterator[LiveServer]:
+def live_server(settings: Settings, database: Database, clock: FixedClock) -> Iterator[LiveServer]:
+    """The app served on a free port, on the test's clock (move it and the pages follow)."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     server_settings = settings.model_copy(
         update={"public_base_url": url, "login_failure_delay_ms": 0}
     )
     config = uvicorn.Config(
-        create_app(server_settings, database),
+        create_app(server_settings, database, clock=clock),
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -73,12 +77,16 @@ def live_server(settings: Settings, database: Database) -> Iterator[LiveServer]:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the live server did not start")
         time.sleep(0.02)
-    yield LiveServer(url=url, settings=server_settings)
+    yield LiveServer(url=url, settings=server_settings, clock=clock)
     server.should_exit = True
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs its event loop in a greenlet of the
+# main thread, so while it is started every other test on the worker sees a running loop and
+# `asyncio.run()` fails ("cannot be called from a running event loop"). Pytest stops it when the
+# worker moves on to a test in another module.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI") == "true":
@@ -97,6 +105,7 @@ class BrowserPage:
     page: Page
     base_url: str
     console_errors: list[str] = field(default_factory=list)
+    outside_requests: list[str] = field(default_factory=list)
 
     def goto(self, path: str) -> None:
         self.page.goto(self.base_url + path)
@@ -111,12 +120,17 @@ class BrowserPage:
 @pytest.fixture
 def browser_page(browser: Browser, live_server: LiveServer) -> Iterator[BrowserPage]:
     context = browser.new_context(base_url=live_server.url)
-    # The NHS.UK stylesheet asks assets.nhs.uk for the Frutiger web font; tests run offline,
-    # so that request is refused at once rather than left to time out.
-    context.route("https://assets.nhs.uk/**", lambda route: route.abort())
     page = context.new_page()
     page.set_default_timeout(10_000)
     wrapper = BrowserPage(page=page, base_url=live_server.url)
+
+    # Pages must not wait on any host outside the trust (fonts included: see app/ui/fonts.py).
+    # Tests run offline: such a request is refused at once and kept for tests to assert on.
+    def refuse_outside(route: Route) -> None:
+        wrapper.outside_requests.append(route.request.url)
+        route.abort()
+
+    context.route(re.compile(r"^(?!" + re.escape(live_server.url) + r")https?://"), refuse_outside)
 
     def keep_errors(message: ConsoleMessage) -> None:
         if message.type == "error" and "Content Security Policy" in message.text:

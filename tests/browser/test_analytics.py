@@ -3,10 +3,13 @@ charts drawn as SVG under the Content-Security-Policy."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
+from app.analytics.periods import uk_date
 from app.auth.roles import Role
 from tests.analytics.helpers import PERIOD_END, PERIOD_START, create_arm
 from tests.auth.helpers import DEFAULT_PASSWORD, create_user
@@ -29,8 +32,9 @@ def test_a_manager_chooses_a_period_and_reads_the_impact(
     page.get_by_role("button", name="Sign in").click()
 
     page.get_by_role("link", name="Analytics").first.click()
-    page.get_by_label("From (first day)").fill(PERIOD_START.isoformat())
-    page.get_by_label("To (the day after the last day)").fill(PERIOD_END.isoformat())
+    page.get_by_label("Custom range").check()
+    page.get_by_label("From (first day)").fill(uk_date(PERIOD_START))
+    page.get_by_label("To (last day, included)").fill(uk_date(PERIOD_END - timedelta(days=1)))
     page.get_by_role("button", name="Show this period").click()
 
     expect(page.get_by_test_id("avoided-dnas")).to_have_text("7 avoided DNAs")

@@ -5,8 +5,7 @@ summary. Screenshots of the main pages go to test-artifacts/screenshots/."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import time, timedelta
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -15,20 +14,23 @@ from sqlalchemy.orm import Session
 
 from app.auth.roles import Role
 from app.calls.queue import build_queue
-from app.calls.service import local_today
 from app.calls.tables import Call, CallOutcome
+from app.clock import FixedClock
 from app.settings import Settings
 from tests.auth.helpers import DEFAULT_PASSWORD, create_user
 from tests.browser.conftest import BrowserPage, LiveServer
-from tests.calls.helpers import create_eligible_appointment
+from tests.calls.helpers import create_eligible_appointment, working_day_ahead
+from tests.clock import CALENDAR
 from tests.factories import create_patient
 
 pytestmark = pytest.mark.browser
 
 
-def _queue_today(session: Session, settings: Settings, patients: int = 1) -> list[int]:
-    today = local_today(settings, datetime.now(UTC))
-    start = datetime.combine(today + timedelta(days=7), time(12), ZoneInfo(settings.timezone))
+def _queue_today(
+    session: Session, settings: Settings, clock: FixedClock, patients: int = 1
+) -> list[int]:
+    today = CALENDAR.today(clock.now())
+    start = CALENDAR.at(today + timedelta(days=7), time(12))
     ids = []
     for i in range(patients):
         patient = create_patient(
@@ -39,7 +41,12 @@ def _queue_today(session: Session, settings: Settings, patients: int = 1) -> lis
             learning_disability=i == 0,
         )
         ids.append(create_eligible_appointment(session, patient=patient, start_at=start).id)
-    build_queue(session, settings.model_copy(update={"calls_holdout_share": 0.0}), today)
+    build_queue(
+        session,
+        settings.model_copy(update={"calls_holdout_share": 0.0}),
+        today,
+        now=clock.now(),
+    )
     session.commit()
     return ids
 
@@ -60,9 +67,9 @@ def _take_and_answer(page: Page) -> None:
 
 
 def test_a_navigator_rebooks_with_a_bsl_interpreter_and_sees_it_in_the_history(
-    browser_page: BrowserPage, session: Session, settings: Settings
+    browser_page: BrowserPage, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
-    (appointment_id,) = _queue_today(session, settings)
+    (appointment_id,) = _queue_today(session, settings, clock)
     create_user(session, username="nav.one")
     session.commit()
     page = browser_page.page
@@ -74,8 +81,8 @@ def test_a_navigator_rebooks_with_a_bsl_interpreter_and_sees_it_in_the_history(
     expect(page.get_by_test_id("patient-name")).to_have_text("Ada Lovelace0")
     expect(page.get_by_test_id("risk-note")).to_contain_text("only for offering help")
     browser_page.screenshot("calls-call-screen")
-    new_day = local_today(settings, datetime.now(UTC)) + timedelta(days=21)
-    page.get_by_label("Rebooked to a new date and time").check()
+    new_day = working_day_ahead(clock, 21)
+    page.get_by_label("Rebook: ask the booking team for a new date and time").check()
     page.get_by_label("Day").fill(str(new_day.day))
     page.get_by_label("Month").fill(str(new_day.month))
     page.get_by_label("Year").fill(str(new_day.year))
@@ -87,7 +94,7 @@ def test_a_navigator_rebooks_with_a_bsl_interpreter_and_sees_it_in_the_history(
     page.get_by_role("link", name="My calls").first.click()
     history = page.get_by_test_id("history")
     expect(history).to_contain_text("Ada Lovelace0")
-    expect(history).to_contain_text("Rebooked to a new date and time; BSL interpreter booked")
+    expect(history).to_contain_text("Rebooking requested; BSL interpreter booked")
     browser_page.screenshot("calls-history")
     assert browser_page.console_errors == []
     kinds = sorted(session.scalars(select(CallOutcome.kind)))
@@ -102,8 +109,9 @@ def test_a_second_navigator_signed_in_at_the_same_time_never_gets_the_same_call(
     live_server: LiveServer,
     session: Session,
     settings: Settings,
+    clock: FixedClock,
 ) -> None:
-    _queue_today(session, settings, patients=2)
+    _queue_today(session, settings, clock, patients=2)
     create_user(session, username="nav.first")
     create_user(session, username="nav.second")
     session.commit()
@@ -124,7 +132,7 @@ def test_a_second_navigator_signed_in_at_the_same_time_never_gets_the_same_call(
         # The first navigator's call is not the second's to open.
         response = second.goto(f"{live_server.url}/calls/{first_call}")
         assert response is not None
-        assert response.status == 403
+        assert response.status == 404
         expect(second.get_by_text("Lovelace")).to_have_count(0)
         # Both calls are taken: a third take gives the navigator their own call back.
         second.goto(f"{live_server.url}/queue")
@@ -155,9 +163,9 @@ def test_a_navigator_cannot_open_the_manager_pages(
 
 
 def test_a_manager_sees_the_overview_and_edits_a_script(
-    browser_page: BrowserPage, session: Session, settings: Settings
+    browser_page: BrowserPage, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
-    _queue_today(session, settings, patients=2)
+    _queue_today(session, settings, clock, patients=2)
     create_user(session, role=Role.MANAGER, username="manager.one")
     session.commit()
     page = browser_page.page
@@ -185,9 +193,9 @@ def test_a_manager_sees_the_overview_and_edits_a_script(
 
 
 def test_an_invalid_outcome_form_shows_the_error_summary(
-    browser_page: BrowserPage, session: Session, settings: Settings
+    browser_page: BrowserPage, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
-    _queue_today(session, settings)
+    _queue_today(session, settings, clock)
     create_user(session, username="nav.hasty")
     session.commit()
     page = browser_page.page
@@ -209,3 +217,61 @@ def test_an_invalid_outcome_form_shows_the_error_summary(
     saved = session.scalars(select(CallOutcome)).all()
     session.rollback()
     assert saved == []
+
+
+def test_a_35_minute_interpreter_call_keeps_its_lease_and_saves_its_outcomes(
+    browser_page: BrowserPage,
+    live_server: LiveServer,
+    session: Session,
+    settings: Settings,
+    clock: FixedClock,
+) -> None:
+    _queue_today(session, settings, clock)
+    create_user(session, username="nav.long")
+    session.commit()
+    page = browser_page.page
+    _sign_in(page, browser_page.base_url, "nav.long")
+    _take_and_answer(page)
+    lease = page.get_by_test_id("call-lease")
+    expect(lease).to_contain_text("held for you until")
+    expect(lease).to_have_attribute("data-lease-ready", "true")
+
+    for renewal in range(1, 8):  # 35 minutes on the server's clock
+        live_server.clock.advance(minutes=5)
+        # The script renews on its timer and whenever the page becomes visible again; the
+        # test prompts it rather than waiting a real minute.
+        page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+        expect(lease).to_have_attribute("data-renewals", str(renewal))
+    expect(page.locator("[data-lease-warning]")).to_be_hidden()
+
+    page.get_by_label("Confirmed: the patient will attend").check()
+    page.get_by_role("button", name="Save outcomes").click()
+
+    expect(page.get_by_text("The call was completed and saved.")).to_be_visible()
+    assert browser_page.console_errors == []
+    kinds = sorted(session.scalars(select(CallOutcome.kind)))
+    session.rollback()
+    assert kinds == ["confirmed"]
+
+
+def test_after_a_save_the_success_banner_takes_focus_and_identity_is_a_step(
+    browser_page: BrowserPage, session: Session, settings: Settings, clock: FixedClock
+) -> None:
+    _queue_today(session, settings, clock)
+    create_user(session, username="nav.focus")
+    session.commit()
+    page = browser_page.page
+    _sign_in(page, browser_page.base_url, "nav.focus")
+    _take_and_answer(page)
+
+    page.get_by_label("Confirmed: name and date of birth match").check()
+    page.get_by_role("button", name="Save identity check").click()
+
+    banner = page.get_by_test_id("success-banner")
+    expect(banner).to_contain_text("Identity confirmed")
+    expect(banner).to_be_focused()
+    expect(page.get_by_test_id("call-so-far")).to_contain_text("identity confirmed")
+    page.get_by_label("Add a note to this call").fill("Prefers mornings")
+    page.get_by_role("button", name="Save note").click()
+    expect(page.get_by_test_id("success-banner")).to_be_focused()
+    expect(page.get_by_test_id("call-note")).to_contain_text("Prefers mornings")

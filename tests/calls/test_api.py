@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import time, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,18 +13,21 @@ from sqlalchemy.orm import Session
 from app.auth.roles import Role
 from app.auth.tables import AuditEvent
 from app.calls.queue import build_queue
-from app.calls.service import local_today
+from app.clock import FixedClock
 from app.db.session import Database
 from app.main import create_app
 from app.settings import Settings
 from tests.auth.helpers import create_user, sign_in
 from tests.calls.helpers import create_eligible_appointment
+from tests.clock import CALENDAR
 from tests.factories import create_patient
 
 
-def _queue_today(session: Session, settings: Settings, patients: int = 2) -> None:
-    today = local_today(settings, datetime.now(UTC))
-    start = datetime.combine(today + timedelta(days=7), time(12), ZoneInfo(settings.timezone))
+def _queue_today(
+    session: Session, settings: Settings, clock: FixedClock, patients: int = 2
+) -> None:
+    today = CALENDAR.today(clock.now())
+    start = CALENDAR.at(today + timedelta(days=7), time(12))
     for i in range(patients):
         create_eligible_appointment(
             session,
@@ -33,13 +35,20 @@ def _queue_today(session: Session, settings: Settings, patients: int = 2) -> Non
             risk=0.4 + i / 10,
             start_at=start,
         )
-    build_queue(session, settings.model_copy(update={"calls_holdout_share": 0.0}), today)
+    build_queue(
+        session,
+        settings.model_copy(update={"calls_holdout_share": 0.0}),
+        today,
+        now=clock.now(),
+    )
     session.commit()
 
 
 @pytest.fixture
-def second_client(settings: Settings, database: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, database)) as client:
+def second_client(
+    settings: Settings, database: Database, clock: FixedClock
+) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, database, clock=clock)) as client:
         yield client
 
 
@@ -50,9 +59,13 @@ def _signed_in(session: Session, client: TestClient, role: Role) -> tuple[int, d
 
 
 def test_a_navigator_works_a_call_through_the_api(
-    app_client: TestClient, second_client: TestClient, session: Session, settings: Settings
+    app_client: TestClient,
+    second_client: TestClient,
+    session: Session,
+    settings: Settings,
+    clock: FixedClock,
 ) -> None:
-    _queue_today(session, settings)
+    _queue_today(session, settings, clock)
     navigator_id, csrf = _signed_in(session, app_client, Role.NAVIGATOR)
     _, other_csrf = _signed_in(session, second_client, Role.NAVIGATOR)
 
@@ -98,10 +111,16 @@ def test_a_navigator_works_a_call_through_the_api(
     assert saved.status_code == 200
     assert [o["kind"] for o in saved.json()] == ["confirmed", "spoken_interpreter"]
 
-    stale = second_client.post(
+    not_theirs = second_client.post(
         f"/api/calls/{taken['id']}/outcomes",
         json={"outcomes": [{"kind": "cancelled", "appointment_id": appointment_id}]},
         headers=other_csrf,
+    )
+    assert not_theirs.status_code == 404  # a call the navigator never held is not there
+    stale = app_client.post(
+        f"/api/calls/{taken['id']}/outcomes",
+        json={"outcomes": [{"kind": "cancelled", "appointment_id": appointment_id}]},
+        headers=csrf,
     )
     assert stale.status_code == 409
     history = app_client.get(f"/api/calls/{taken['id']}/history").json()
@@ -125,13 +144,19 @@ def test_a_navigator_works_a_call_through_the_api(
         ("call.outcome_recorded", patient_id),
         # Completing with the outcomes is audited as on the call screen.
         ("call.completed", patient_id),
+        # Reading the call's history afterwards is a read of the patient's record.
+        ("call.history_viewed", patient_id),
     ]
 
 
 def test_the_overview_and_script_editing_are_for_managers(
-    app_client: TestClient, second_client: TestClient, session: Session, settings: Settings
+    app_client: TestClient,
+    second_client: TestClient,
+    session: Session,
+    settings: Settings,
+    clock: FixedClock,
 ) -> None:
-    _queue_today(session, settings)
+    _queue_today(session, settings, clock)
     _, navigator_csrf = _signed_in(session, app_client, Role.NAVIGATOR)
     _, manager_csrf = _signed_in(session, second_client, Role.MANAGER)
 
@@ -158,9 +183,9 @@ def test_the_overview_and_script_editing_are_for_managers(
 
 
 def test_calls_need_a_signed_in_user_and_csrf_on_changes(
-    app_client: TestClient, session: Session, settings: Settings
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
-    _queue_today(session, settings)
+    _queue_today(session, settings, clock)
     assert app_client.get("/api/calls/queue").status_code == 401
     assert app_client.post("/api/calls/next").status_code == 401
 

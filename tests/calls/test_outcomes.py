@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.appointments.tables import Appointment, AppointmentChange, AppointmentContact
+from app.bookings.tables import BookingRequest
 from app.calls.queue import build_queue
 from app.calls.schemas import OutcomeIn
 from app.calls.service import complete_call, record_attempt, record_outcomes, take_next_call
 from app.calls.tables import AttemptResult, Call, CallOutcome, CallStatus, OutcomeKind
 from app.errors import ConflictError, InvalidInputError
 from app.settings import Settings
-from tests.calls.helpers import MORNING, QUEUE_DAY, calls_settings, in_window
+from tests.calls.helpers import MORNING, QUEUE_DAY, calls_settings, in_window, local
 from tests.factories import create_appointment, create_clinic, create_patient
 
 
@@ -70,12 +71,12 @@ def test_confirmed_with_travel_support_completes_and_logs_a_reached_contact_per_
     assert first.attendance_code == "0"
 
 
-def test_rebooking_cancels_the_old_appointment_and_creates_a_linked_new_one(
+def test_rebooking_asks_the_booking_team_and_leaves_the_appointment_as_the_pas_says(
     session: Session, settings: Settings
 ) -> None:
     settings = calls_settings(settings)
     call, (old,) = _answered_call(session, settings)
-    new_time = datetime(2026, 12, 15, 14, 30, tzinfo=UTC)
+    new_time = local(QUEUE_DAY + timedelta(days=14), 14, 30)
 
     (saved,) = _record(
         session,
@@ -84,27 +85,18 @@ def test_rebooking_cancels_the_old_appointment_and_creates_a_linked_new_one(
         OutcomeIn(kind=OutcomeKind.REBOOKED, appointment_id=old.id, new_start_at=new_time),
     )
 
-    assert old.attendance_code == "2"
-    assert old.outcome_recorded_at == MORNING
-    change = session.scalars(
-        select(AppointmentChange).where(AppointmentChange.appointment_id == old.id)
-    ).one()
-    assert (change.source, change.field, change.old_value, change.new_value) == (
-        "navigator",
-        "attendance_code",
-        "0",
-        "2",
-    )
-    new = session.scalars(
-        select(Appointment).where(Appointment.replaces_appointment_id == old.id)
-    ).one()
-    assert new.pas_appointment_id == f"NAV-{old.id}"
-    assert new.start_at == new_time
-    assert new.clinic_id == old.clinic_id
-    assert new.attendance_code == "0"
-    assert new.booked_at == MORNING
-    assert saved.detail["new_appointment_id"] == new.id
-    assert saved.detail["slot_freed"] is True
+    # Nothing is booked or cancelled by Navigator: the booking team gets a request and the
+    # original appointment stays as the PAS says until the PAS changes it.
+    assert old.attendance_code == "0"
+    assert session.scalar(select(func.count(AppointmentChange.id))) == 0
+    assert session.scalar(select(func.count(Appointment.id))) == 1
+    request = session.scalars(select(BookingRequest)).one()
+    assert (request.kind, request.status, request.appointment_id) == ("rebook", "open", old.id)
+    assert request.preferred_start_at == new_time
+    assert request.clinic_id == old.clinic_id
+    assert request.call_id == call.id
+    assert saved.detail["booking_request_id"] == request.id
+    assert saved.detail["requested"] is True
 
 
 def test_rebooking_into_another_clinic(session: Session, settings: Settings) -> None:
@@ -118,26 +110,26 @@ def test_rebooking_into_another_clinic(session: Session, settings: Settings) -> 
         call,
         OutcomeIn(
             kind=OutcomeKind.REBOOKED,
-            new_start_at=datetime(2026, 12, 16, 18, 0, tzinfo=UTC),
+            new_start_at=local(QUEUE_DAY + timedelta(days=15), 16),
             clinic_code="ENT-EVE",
         ),
     )
 
-    new = session.scalars(
-        select(Appointment).where(Appointment.replaces_appointment_id == old.id)
-    ).one()
-    assert new.clinic_id == other.id
+    request = session.scalars(select(BookingRequest)).one()
+    assert (request.appointment_id, request.clinic_id) == (old.id, other.id)
 
 
-def test_cancelling_frees_the_slot(session: Session, settings: Settings) -> None:
+def test_cancelling_asks_the_booking_team(session: Session, settings: Settings) -> None:
     settings = calls_settings(settings)
     call, (appointment,) = _answered_call(session, settings)
 
     (saved,) = _record(session, settings, call, OutcomeIn(kind=OutcomeKind.CANCELLED))
 
-    assert appointment.attendance_code == "2"
+    assert appointment.attendance_code == "0"  # until the PAS cancels it
     assert saved.appointment_id == appointment.id
-    assert saved.detail == {"slot_freed": True}
+    request = session.scalars(select(BookingRequest)).one()
+    assert (request.kind, request.appointment_id) == ("cancel", appointment.id)
+    assert saved.detail == {"booking_request_id": request.id, "requested": True}
     assert session.scalar(select(func.count(Appointment.id))) == 1
 
 
@@ -305,14 +297,14 @@ def test_a_navigator_can_close_a_call_unreachable_when_no_attempt_got_through(
     assert (contact.appointment_id, contact.reached) == (appointment.id, False)
 
 
-def test_rebooking_with_support_queues_sms_confirmations_in_the_same_transaction(
+def test_rebooking_with_support_queues_only_the_support_confirmation_in_the_transaction(
     session: Session, settings: Settings
 ) -> None:
     from app.sms.tables import SmsMessage
 
     settings = calls_settings(settings)
     call, (old,) = _answered_call(session, settings)
-    new_time = datetime(2026, 12, 15, 14, 30, tzinfo=UTC)
+    new_time = local(QUEUE_DAY + timedelta(days=14), 14, 30)
 
     rebooked, _bsl = _record(
         session,
@@ -323,11 +315,11 @@ def test_rebooking_with_support_queues_sms_confirmations_in_the_same_transaction
     )
 
     messages = list(session.scalars(select(SmsMessage).order_by(SmsMessage.id)))
-    new_id = rebooked.detail["new_appointment_id"]
-    # Both texts are about the new booking and wait in the outbox until the request commits.
+    # The support text waits in the outbox until the request commits; the rebooking is
+    # confirmed only when the PAS books it (app/bookings), so no text names a time yet.
+    assert rebooked.detail["requested"] is True
     assert [(m.kind, m.appointment_id, m.state) for m in messages] == [
-        ("confirm_rebooked", new_id, "pending"),
-        ("confirm_support", new_id, "pending"),
+        ("confirm_support", old.id, "pending"),
     ]
     session.rollback()
     assert session.scalar(select(func.count()).select_from(SmsMessage)) == 0

@@ -4,9 +4,9 @@ NHS-style error summary with nothing saved, stale forms, and the audit trail."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, time, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -14,19 +14,23 @@ from sqlalchemy.orm import Session
 from app.appointments.tables import Appointment, Clinic
 from app.auth.roles import Role
 from app.auth.tables import AuditEvent
+from app.bookings.tables import BookingRequest
 from app.calls.queue import build_queue
-from app.calls.service import local_today
 from app.calls.tables import Call, CallOutcome
+from app.clock import FixedClock
 from app.settings import Settings
 from app.sms.tables import SmsMessage
 from tests.auth.helpers import create_user, sign_in
-from tests.calls.helpers import create_eligible_appointment
+from tests.calls.helpers import create_eligible_appointment, working_day_ahead
+from tests.clock import CALENDAR
 from tests.factories import create_clinic, create_patient
 
 
-def _queue_today(session: Session, settings: Settings, patients: int = 1) -> list[int]:
-    today = local_today(settings, datetime.now(UTC))
-    start = datetime.combine(today + timedelta(days=7), time(12), ZoneInfo(settings.timezone))
+def _queue_today(
+    session: Session, settings: Settings, clock: FixedClock, patients: int = 1
+) -> list[int]:
+    today = CALENDAR.today(clock.now())
+    start = CALENDAR.at(today + timedelta(days=7), time(12))
     ids = []
     for i in range(patients):
         appointment = create_eligible_appointment(
@@ -38,7 +42,12 @@ def _queue_today(session: Session, settings: Settings, patients: int = 1) -> lis
             start_at=start,
         )
         ids.append(appointment.id)
-    build_queue(session, settings.model_copy(update={"calls_holdout_share": 0.0}), today)
+    build_queue(
+        session,
+        settings.model_copy(update={"calls_holdout_share": 0.0}),
+        today,
+        now=clock.now(),
+    )
     session.commit()
     return ids
 
@@ -67,11 +76,11 @@ def _answer(client: TestClient, csrf: str, call_id: int) -> None:
 
 
 def _answered_call(
-    session: Session, settings: Settings, client: TestClient
+    session: Session, settings: Settings, client: TestClient, clock: FixedClock
 ) -> tuple[int, str, int]:
     """One appointment queued; a navigator signed in has taken its call and reached the
     patient. (appointment id, CSRF token, call id)"""
-    (appointment_id,) = _queue_today(session, settings)
+    (appointment_id,) = _queue_today(session, settings, clock)
     csrf = _signed_in(session, client)
     call_id = _take(client, csrf)
     _answer(client, csrf, call_id)
@@ -94,9 +103,9 @@ def _rebook_form(
 
 
 def test_the_queue_page_shows_counts_and_a_take_next_button(
-    app_client: TestClient, session: Session, settings: Settings
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
-    _queue_today(session, settings, patients=2)
+    _queue_today(session, settings, clock, patients=2)
     _signed_in(session, app_client)
 
     page = app_client.get("/queue")
@@ -110,9 +119,9 @@ def test_the_queue_page_shows_counts_and_a_take_next_button(
 
 
 def test_the_call_screen_shows_what_the_call_needs_and_never_the_probability(
-    app_client: TestClient, session: Session, settings: Settings
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
-    _queue_today(session, settings)
+    _queue_today(session, settings, clock)
     csrf = _signed_in(session, app_client)
     call_id = _take(app_client, csrf)
 
@@ -134,10 +143,10 @@ def test_the_call_screen_shows_what_the_call_needs_and_never_the_probability(
 
 
 def test_rebooked_with_bsl_is_saved_completes_the_call_and_shows_in_history(
-    app_client: TestClient, session: Session, settings: Settings
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
-    appointment_id, csrf, call_id = _answered_call(session, settings, app_client)
-    new_day = local_today(settings, datetime.now(UTC)) + timedelta(days=20)
+    appointment_id, csrf, call_id = _answered_call(session, settings, app_client, clock)
+    new_day = working_day_ahead(clock, 20)
 
     response = app_client.post(
         f"/calls/{call_id}/outcomes",
@@ -154,7 +163,7 @@ def test_rebooked_with_bsl_is_saved_completes_the_call_and_shows_in_history(
     assert sorted(kinds) == ["bsl_interpreter", "rebooked"]
     assert session.get_one(Call, call_id).status == "completed"
     sms = sorted(session.scalars(select(SmsMessage.kind)))
-    assert sms == ["confirm_rebooked", "confirm_support"]
+    assert sms == ["confirm_support"]  # the rebooking is confirmed once the PAS books it
     recorded = session.scalar(
         select(func.count(AuditEvent.id)).where(AuditEvent.action == "call.outcome_recorded")
     )
@@ -162,16 +171,19 @@ def test_rebooked_with_bsl_is_saved_completes_the_call_and_shows_in_history(
     patient_id = session.get_one(Call, call_id).patient_id
     session.rollback()
     history = app_client.get("/history")
-    assert "Rebooked to a new date and time; BSL interpreter booked" in history.text
+    assert "Rebooking requested; BSL interpreter booked" in history.text
     patient = app_client.get(f"/patients/{patient_id}/history")
     assert patient.status_code == 200
-    assert "Confirm rebooked" in patient.text  # the texts sent about the appointments
+    assert "Confirm support" in patient.text  # the texts sent about the appointments
+    # The time asked for, in local wall-clock time as it was typed (never UTC or ISO 8601).
+    assert f"asked for {new_day.day} {new_day:%b %Y} 14:30" in patient.text
+    assert "+00:00" not in patient.text
 
 
 def test_a_rebooking_can_move_the_appointment_to_another_clinic_of_the_same_specialty(
-    app_client: TestClient, session: Session, settings: Settings
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
-    (appointment_id,) = _queue_today(session, settings)
+    (appointment_id,) = _queue_today(session, settings, clock)
     other_site = create_clinic(
         session, code="GLEN-CARD", site="Glenfield Hospital", specialty_code="120"
     )
@@ -186,7 +198,7 @@ def test_a_rebooking_can_move_the_appointment_to_another_clinic_of_the_same_spec
     assert "Glenfield Hospital: GLEN-CARD" in screen
     assert "OTHER-SPEC" not in screen  # only clinics of the appointment's specialty
 
-    new_day = local_today(settings, datetime.now(UTC)) + timedelta(days=21)
+    new_day = working_day_ahead(clock, 21)
     response = app_client.post(
         f"/calls/{call_id}/outcomes",
         data=_rebook_form(
@@ -203,18 +215,18 @@ def test_a_rebooking_can_move_the_appointment_to_another_clinic_of_the_same_spec
     assert response.status_code == 303, response.text
     session.expire_all()
     old = session.get_one(Appointment, appointment_id)
-    assert old.attendance_code == "2"  # cancelled by the patient
-    new = session.scalars(
-        select(Appointment).where(Appointment.replaces_appointment_id == appointment_id)
-    ).one()
-    assert session.get_one(Clinic, new.clinic_id).code == other_code
+    assert old.attendance_code == "0"  # stays booked until the PAS moves it
+    request = session.scalars(select(BookingRequest)).one()
+    assert request.appointment_id == appointment_id
+    assert request.clinic_id is not None
+    assert session.get_one(Clinic, request.clinic_id).code == other_code
 
 
 def test_a_rebooking_into_a_clinic_that_does_not_exist_is_refused_at_that_field(
-    app_client: TestClient, session: Session, settings: Settings
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
-    appointment_id, csrf, call_id = _answered_call(session, settings, app_client)
-    new_day = local_today(settings, datetime.now(UTC)) + timedelta(days=21)
+    appointment_id, csrf, call_id = _answered_call(session, settings, app_client, clock)
+    new_day = working_day_ahead(clock, 21)
 
     response = app_client.post(
         f"/calls/{call_id}/outcomes",
@@ -235,9 +247,9 @@ def test_a_rebooking_into_a_clinic_that_does_not_exist_is_refused_at_that_field(
 
 
 def test_contradictory_outcomes_show_the_error_summary_and_save_nothing(
-    app_client: TestClient, session: Session, settings: Settings
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
-    appointment_id, csrf, call_id = _answered_call(session, settings, app_client)
+    appointment_id, csrf, call_id = _answered_call(session, settings, app_client, clock)
 
     response = app_client.post(
         f"/calls/{call_id}/outcomes",
@@ -260,9 +272,9 @@ def test_contradictory_outcomes_show_the_error_summary_and_save_nothing(
 
 
 def test_a_rebooking_without_a_real_date_is_refused_with_a_linked_error(
-    app_client: TestClient, session: Session, settings: Settings
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
-    appointment_id, csrf, call_id = _answered_call(session, settings, app_client)
+    appointment_id, csrf, call_id = _answered_call(session, settings, app_client, clock)
 
     response = app_client.post(
         f"/calls/{call_id}/outcomes",
@@ -282,9 +294,9 @@ def test_a_rebooking_without_a_real_date_is_refused_with_a_linked_error(
 
 
 def test_a_stale_form_for_a_call_completed_elsewhere_is_refused_clearly(
-    app_client: TestClient, session: Session, settings: Settings
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
-    appointment_id, csrf, call_id = _answered_call(session, settings, app_client)
+    appointment_id, csrf, call_id = _answered_call(session, settings, app_client, clock)
     form = {"csrf_token": csrf, f"decision-{appointment_id}": "confirmed", "complete": "yes"}
     assert app_client.post(f"/calls/{call_id}/outcomes", data=form).status_code == 200
 
@@ -297,9 +309,9 @@ def test_a_stale_form_for_a_call_completed_elsewhere_is_refused_clearly(
 
 
 def test_forms_without_the_csrf_token_are_refused(
-    app_client: TestClient, session: Session, settings: Settings
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
-    _queue_today(session, settings)
+    _queue_today(session, settings, clock)
     _signed_in(session, app_client)
 
     response = app_client.post("/queue/next", data={}, follow_redirects=False)
@@ -309,9 +321,9 @@ def test_forms_without_the_csrf_token_are_refused(
 
 
 def test_a_navigator_cannot_open_manager_pages_or_another_navigators_call(
-    app_client: TestClient, session: Session, settings: Settings
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
-    _queue_today(session, settings)
+    _queue_today(session, settings, clock)
     first = _signed_in(session, app_client)
     call_id = _take(app_client, first)
     app_client.cookies.clear()
@@ -320,14 +332,14 @@ def test_a_navigator_cannot_open_manager_pages_or_another_navigators_call(
     assert app_client.get("/manage/queues").status_code == 403
     assert app_client.get("/manage/scripts").status_code == 403
     refused = app_client.get(f"/calls/{call_id}")
-    assert refused.status_code == 403
+    assert refused.status_code == 404  # another navigator's call does not exist for them
     assert "Ada" not in refused.text
 
 
 def test_a_manager_sees_the_overview_and_saves_a_new_script_version(
-    app_client: TestClient, session: Session, settings: Settings
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
-    _queue_today(session, settings, patients=2)
+    _queue_today(session, settings, clock, patients=2)
     csrf = _signed_in(session, app_client, Role.MANAGER)
 
     overview = app_client.get("/manage/queues")
@@ -371,7 +383,10 @@ def test_a_navigator_marks_an_sms_reply_task_done_from_the_queue_and_via_the_api
     first_id, second_id = tasks[0].id, tasks[1].id
     session.rollback()
     csrf = _signed_in(session, app_client)
-    page = app_client.get("/queue")
+    queue = app_client.get("/queue")
+    assert "Grace Hopper" not in queue.text  # the queue shows a count linking to the tasks
+    assert '<a href="/tasks">2 open tasks</a>' in queue.text
+    page = app_client.get("/tasks")
     assert "Grace Hopper" in page.text
     assert "Asked for another day" in page.text
 
@@ -387,3 +402,93 @@ def test_a_navigator_marks_an_sms_reply_task_done_from_the_queue_and_via_the_api
     assert no_csrf.status_code == 403
     statuses = set(session.scalars(select(NavigatorTask.status)))
     assert statuses == {TaskStatus.DONE}
+
+
+def _sunday_ahead(clock: FixedClock, weeks: int) -> date:
+    day = CALENDAR.today(clock.now()) + timedelta(weeks=weeks)
+    return day + timedelta(days=(6 - day.weekday()) % 7)
+
+
+@pytest.mark.parametrize(
+    ("when", "clock_time", "field", "message"),
+    [
+        ("sunday", "03:00", "", "is a Sunday: clinics run on Monday, Tuesday"),
+        ("weekday", "03:00", "-time", "must be between 08:00 and 18:00"),
+        ("weekday", "18:00", "-time", "must be between 08:00 and 18:00"),
+        ("far", "10:00", "", "must be within 26 weeks"),
+        ("past", "10:00", "", "must be in the future"),
+        ("weekday", "25:99", "-time", "real time on the 24-hour clock"),
+    ],
+)
+def test_a_rebooking_outside_clinic_sessions_is_refused_at_the_field_and_nothing_is_saved(
+    app_client: TestClient,
+    session: Session,
+    settings: Settings,
+    clock: FixedClock,
+    when: str,
+    clock_time: str,
+    field: str,
+    message: str,
+) -> None:
+    appointment_id, csrf, call_id = _answered_call(session, settings, app_client, clock)
+    today = CALENDAR.today(clock.now())
+    day = {
+        "sunday": _sunday_ahead(clock, 2),
+        "weekday": working_day_ahead(clock, 14),
+        "far": working_day_ahead(clock, 7 * 27),
+        "past": today - timedelta(days=7),
+    }[when]
+
+    response = app_client.post(
+        f"/calls/{call_id}/outcomes",
+        data=_rebook_form(csrf, appointment_id, day, clock_time, complete="yes"),
+    )
+
+    assert response.status_code == 422
+    summary = response.text.split('class="nhsuk-error-summary', 1)[1].split("</div>", 2)[0]
+    assert f'href="#rebook-{appointment_id}{field}"' in summary
+    assert message in summary
+    session.expire_all()
+    assert session.scalar(select(func.count(CallOutcome.id))) == 0
+    assert session.get_one(Call, call_id).status == "in_progress"
+
+
+def test_an_impossible_date_and_time_are_both_reported(
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
+) -> None:
+    appointment_id, csrf, call_id = _answered_call(session, settings, app_client, clock)
+    form = _rebook_form(csrf, appointment_id, working_day_ahead(clock, 14), "25:99")
+    form[f"rebook-{appointment_id}-day"] = "31"
+    form[f"rebook-{appointment_id}-month"] = "2"
+
+    response = app_client.post(f"/calls/{call_id}/outcomes", data=form)
+
+    assert response.status_code == 422
+    assert f'href="#rebook-{appointment_id}"' in response.text
+    assert f'href="#rebook-{appointment_id}-time"' in response.text
+    assert "real time on the 24-hour clock" in response.text
+
+
+def test_no_answer_says_when_the_call_comes_back_in_local_time(
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
+) -> None:
+    _queue_today(session, settings, clock)
+    # The evening shift signed in this morning (or, with the clock just after midnight, last
+    # night): the session limits are fixed at sign-in, so they are raised first.
+    settings.session_idle_minutes = 24 * 60
+    settings.session_absolute_hours = 24
+    csrf = _signed_in(session, app_client)
+    # A late-evening attempt: the callback is the next working morning at 09:00 local.
+    clock.set(CALENDAR.at(CALENDAR.today(clock.now()), time(21, 30)))
+    call_id = _take(app_client, csrf)
+
+    response = app_client.post(
+        f"/calls/{call_id}/attempts",
+        data={"csrf_token": csrf, "result": "no_answer", "channel": "mobile"},
+    )
+
+    back = CALENDAR.local(CALENDAR.next_working_morning(clock.now()))
+    assert response.status_code == 200
+    assert f"Call {call_id} comes back for a callback on {back:%A %-d %B} at 09:00." in (
+        response.text
+    )

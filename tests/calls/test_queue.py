@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.calls.queue import Reason, build_queue, is_held_out, priority_of
 from app.calls.service import take_next_call
 from app.calls.tables import Arm, Call, CallAssignment, CallStatus
+from app.clock import FixedClock
 from app.settings import Settings
 from tests.calls.helpers import (
     MORNING,
@@ -20,6 +21,7 @@ from tests.calls.helpers import (
     create_risk_score,
     in_window,
 )
+from tests.clock import TODAY
 from tests.factories import create_appointment, create_patient
 
 
@@ -47,14 +49,17 @@ def test_eligibility_follows_risk_band_and_priority_groups(
         session, patient=create_patient(session, learning_disability=True), start_at=in_window()
     )
     no_mobile = create_appointment(
-        session, patient=create_patient(session, mobile_phone=None), start_at=in_window()
+        session,
+        # A landline to ring: a patient with no usable phone at all gets a letter, not a call.
+        patient=create_patient(session, mobile_phone=None, landline_phone="+441134960001"),
+        start_at=in_window(),
     )
     opted_out = create_appointment(
         session, patient=create_patient(session, sms_opt_out=True), start_at=in_window()
     )
     invalid = create_appointment(
         session,
-        patient=create_patient(session, mobile_phone_invalid=True),
+        patient=create_patient(session, mobile_phone_invalid=True, landline_phone="+441134960002"),
         start_at=in_window(),
     )
     low_risk = create_appointment(session, start_at=in_window())
@@ -247,7 +252,7 @@ def test_rebuilding_adds_new_work_without_duplicating_or_reordering_started_call
 
 
 def test_the_queue_build_command_prints_one_json_object(
-    session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch, clock: FixedClock
 ) -> None:
     import json
 
@@ -262,16 +267,21 @@ def test_the_queue_build_command_prints_one_json_object(
     monkeypatch.setenv("NAVIGATOR_CALLS_HOLDOUT_SHARE", "0")
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(app, ["queue", "build", "--date", "2026-12-01", "--json"])
-        bad = CliRunner().invoke(app, ["queue", "build", "--date", "1 Dec"])
+        result = CliRunner().invoke(
+            app, ["queue", "build", "--date", QUEUE_DAY.isoformat(), "--json"], obj=clock
+        )
+        default_day = CliRunner().invoke(app, ["queue", "build", "--json"], obj=clock)
+        bad = CliRunner().invoke(app, ["queue", "build", "--date", "1 Dec"], obj=clock)
     finally:
         get_settings.cache_clear()
 
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["queue_date"] == "2026-12-01"
+    assert summary["queue_date"] == QUEUE_DAY.isoformat()
     assert summary["calls_created"] == 1
     assert summary["capacity"] == 80
+    # Without --date the queue is the clock's local day, not the computer's.
+    assert json.loads(default_day.stdout)["queue_date"] == TODAY.isoformat()
     assert bad.exit_code != 0
 
 

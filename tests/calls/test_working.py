@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -11,14 +11,21 @@ from sqlalchemy.orm import Session
 
 from app.appointments.tables import AppointmentContact
 from app.calls.queue import build_queue
-from app.calls.service import record_attempt, take_next_call
+from app.calls.service import record_attempt, retry_at, take_next_call
 from app.calls.tables import AttemptResult, Call, CallOutcome, CallStatus, OutcomeKind
 from app.db.session import Database
 from app.errors import ConflictError, InvalidInputError
 from app.patients.tables import Patient
 from app.settings import Settings
 from app.tasks.tables import NavigatorTask, TaskKind
-from tests.calls.helpers import MORNING, QUEUE_DAY, calls_settings, create_eligible_appointment
+from tests.calls.helpers import (
+    MORNING,
+    QUEUE_DAY,
+    calls_settings,
+    create_eligible_appointment,
+    local,
+)
+from tests.clock import TODAY
 from tests.factories import create_appointment, create_patient
 
 
@@ -113,9 +120,9 @@ def test_unanswered_calls_retry_later_today_then_next_working_day_then_unreachab
     record_attempt(
         session, settings, call_id=call.id, user_id=1, result=AttemptResult.VOICEMAIL, now=later
     )
-    assert call.next_attempt_at == datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    assert call.next_attempt_at == local(QUEUE_DAY + timedelta(days=1), 9)
 
-    next_day = datetime(2026, 12, 2, 9, 5, tzinfo=UTC)
+    next_day = local(QUEUE_DAY + timedelta(days=1), 9, 5)
     assert take_next_call(session, settings, user_id=2, now=next_day) is call
     record_attempt(
         session, settings, call_id=call.id, user_id=2, result=AttemptResult.NO_ANSWER, now=next_day
@@ -136,7 +143,7 @@ def test_a_late_miss_on_friday_retries_on_monday_morning(
 ) -> None:
     settings = calls_settings(settings)
     _queue(session, settings, [0.5])
-    friday_afternoon = datetime(2026, 12, 4, 16, 0, tzinfo=UTC)
+    friday_afternoon = local(QUEUE_DAY + timedelta(days=3), 16)
     call = take_next_call(session, settings, user_id=1, now=friday_afternoon)
     assert call is not None
     record_attempt(
@@ -147,7 +154,7 @@ def test_a_late_miss_on_friday_retries_on_monday_morning(
         result=AttemptResult.NO_ANSWER,
         now=friday_afternoon,
     )
-    assert call.next_attempt_at == datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    assert call.next_attempt_at == local(QUEUE_DAY + timedelta(days=6), 9)
 
 
 def test_a_call_taken_but_not_finished_returns_to_the_queue_after_the_lease(
@@ -209,7 +216,12 @@ def test_a_wrong_number_flags_the_phone_and_opens_a_data_quality_task(
     assert not session.get_one(Patient, with_landline.id).landline_phone_invalid
     tasks = list(session.scalars(select(NavigatorTask)))
     assert {task.patient_id for task in tasks} == {with_landline.id, mobile_only.id}
-    assert {task.kind for task in tasks} == {TaskKind.DATA_QUALITY}
+    assert {(task.patient_id, task.kind) for task in tasks} == {
+        (with_landline.id, TaskKind.DATA_QUALITY),
+        (mobile_only.id, TaskKind.DATA_QUALITY),
+        # No phone left for the mobile-only patient: another route, a letter.
+        (mobile_only.id, TaskKind.SEND_LETTER),
+    }
     assert all("+44" not in task.detail for task in tasks)
 
 
@@ -250,3 +262,70 @@ def test_wrong_number_is_only_a_phone_result(session: Session, settings: Setting
     assert raised.value.details[0]["field"] == "channel"
     assert call.attempts == 0
     assert session.scalar(select(NavigatorTask.id)) is None
+
+
+def _weekday_after(first: date, weekday: int) -> date:
+    return first + timedelta(days=(weekday - first.weekday()) % 7)
+
+
+# A Wednesday in the coming winter (London on GMT) and one in the coming summer (BST), found
+# from the test clock's day so no calendar date is pinned.
+WINTER_WEDNESDAY = _weekday_after(date(TODAY.year + 1, 1, 10), 2)
+SUMMER_WEDNESDAY = _weekday_after(date(TODAY.year + 1, 7, 10), 2)
+
+
+@pytest.mark.parametrize(
+    "wednesday", [WINTER_WEDNESDAY, SUMMER_WEDNESDAY], ids=["winter", "summer"]
+)
+@pytest.mark.parametrize(
+    ("missed", "attempts_today", "comes_back"),
+    [
+        # (days after Wednesday, local hour:minute), attempts today including this one, back at
+        ((0, 10, 0), 1, (0, 12, 0)),  # later the same day, after the delay
+        ((0, 14, 59), 1, (0, 16, 59)),  # still inside the day
+        ((0, 15, 0), 1, (1, 9, 0)),  # the delay reaches 17:00, the end: next morning
+        ((0, 16, 30), 1, (1, 9, 0)),  # late afternoon
+        ((0, 21, 45), 1, (1, 9, 0)),  # late evening
+        ((0, 5, 2), 1, (0, 9, 0)),  # early morning: not 07:02, the day's start
+        ((0, 0, 30), 1, (0, 9, 0)),  # just after midnight
+        ((0, 11, 0), 2, (1, 9, 0)),  # a second miss today: tomorrow morning
+        ((2, 15, 30), 1, (5, 9, 0)),  # Friday afternoon: Monday morning
+        ((2, 10, 0), 2, (5, 9, 0)),  # Friday, second miss: Monday morning
+        ((3, 11, 0), 1, (5, 9, 0)),  # Saturday: Monday morning
+    ],
+)
+def test_a_callback_is_always_inside_the_working_day(
+    settings: Settings,
+    wednesday: date,
+    missed: tuple[int, int, int],
+    attempts_today: int,
+    comes_back: tuple[int, int, int],
+) -> None:
+    settings = calls_settings(settings, calls_retry_delay_minutes=120)
+    days, hour, minute = missed
+    now = local(wednesday + timedelta(days=days), hour, minute)
+
+    due = retry_at(settings, now, attempts_today)
+
+    back_days, back_hour, back_minute = comes_back
+    assert due == local(wednesday + timedelta(days=back_days), back_hour, back_minute)
+    assert settings.calendar.is_working_time(due)
+    assert due > now
+
+
+def test_a_no_answer_late_in_the_evening_comes_back_at_nine_the_next_morning(
+    session: Session, settings: Settings
+) -> None:
+    settings = calls_settings(settings)
+    _queue(session, settings, [0.5])
+    evening = local(QUEUE_DAY, 20, 30)
+    call = take_next_call(session, settings, user_id=1, now=evening)
+    assert call is not None
+
+    record_attempt(
+        session, settings, call_id=call.id, user_id=1, result=AttemptResult.NO_ANSWER, now=evening
+    )
+
+    assert call.status == CallStatus.RETRY
+    assert call.next_attempt_at == local(QUEUE_DAY + timedelta(days=1), 9)
+    assert take_next_call(session, settings, user_id=2, now=local(QUEUE_DAY, 23)) is None

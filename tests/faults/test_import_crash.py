@@ -26,6 +26,7 @@ from app.synth.service import write_trust
 CRASHING_IMPORT = textwrap.dedent(
     """
     import os, sys
+    from datetime import UTC, datetime
     from pathlib import Path
     from app.console import ProgressReporter
     from app.db.session import Database
@@ -42,7 +43,10 @@ CRASHING_IMPORT = textwrap.dedent(
                 os._exit(137)  # no rollback, no cleanup
 
     settings = Settings(_env_file=None, database_url=sys.argv[1])
-    import_patients(Database(settings), Path(sys.argv[2]), progress=DieAfterChunks(), chunk_size=20)
+    import_patients(
+        Database(settings), Path(sys.argv[2]), progress=DieAfterChunks(), chunk_size=20,
+        now=datetime.now(UTC),
+    )
     sys.exit(0)  # not reached
     """
 )
@@ -65,8 +69,8 @@ def test_a_crash_in_the_middle_of_an_import_changes_nothing(
     write_trust(first, patients=60, weeks_history=2, weeks_ahead=1, seed=1, today=today)
     # A later extract: more patients, and the same ids with other names (updates).
     write_trust(second, patients=150, weeks_history=2, weeks_ahead=1, seed=2, today=today)
-    import_patients(database, first / "patients.csv")
-    import_appointments(database, first / "appointments.csv")
+    import_patients(database, first / "patients.csv", now=datetime.now(UTC))
+    import_appointments(database, first / "appointments.csv", now=datetime.now(UTC))
     before = snapshot(session)
     session.commit()
 
@@ -90,6 +94,6 @@ def test_a_crash_in_the_middle_of_an_import_changes_nothing(
     assert before[0] == 60
     # And the database is usable: the same import, run to the end, now succeeds.
     session.commit()
-    report = import_patients(database, second / "patients.csv")
+    report = import_patients(database, second / "patients.csv", now=datetime.now(UTC))
     assert report.committed
     assert snapshot(session)[0] == 150

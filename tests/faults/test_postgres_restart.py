@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from typing import Any
@@ -20,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.clock import FixedClock
 from app.db.session import Database
 from app.main import create_app
 from app.settings import Settings
@@ -71,10 +71,15 @@ def test_the_web_service_answers_503_during_a_restart_and_recovers_by_itself(
     assert set(statuses) <= {200, 503}, statuses  # never a 500 during the outage
 
 
-def _moving_clock(start: datetime) -> Callable[[], datetime]:
+class _MovingClock:
     """Real time, shifted to start at `start` (daytime in London: outside quiet hours)."""
-    origin = time.monotonic()
-    return lambda: start + timedelta(seconds=time.monotonic() - origin)
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self.origin = time.monotonic()
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self.origin)
 
 
 def test_the_sms_dispatcher_sends_everything_exactly_once_through_a_restart(
@@ -94,7 +99,7 @@ def test_the_sms_dispatcher_sends_everything_exactly_once_through_a_restart(
             ).id
             for index in range(count)
         ]
-    clock = _moving_clock(DAYTIME)
+    clock = _MovingClock(DAYTIME)
     # Slow enough that the restart lands mid-run; short leases so a batch cut off by the
     # restart is reconciled quickly.
     paced = settings.model_copy(
@@ -168,7 +173,7 @@ def test_the_queue_build_cut_off_by_a_restart_is_retried_and_builds_once(
         database,
         calls_settings(settings),
         [DailyJob("queue_build", clock_time(7, 0), morning_build)],
-        clock=lambda: MORNING,
+        clock=FixedClock(MORNING),
     )
     first: list[Any] = []
     thread = threading.Thread(target=lambda: first.append(worker.tick()))

@@ -11,10 +11,11 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from app.clock import FixedClock
 from app.db.session import Database
 from app.settings import Settings
 from app.sms.dispatcher import Dispatcher
@@ -22,7 +23,7 @@ from app.sms.providers import FakeSender, OutgoingSms, SendError, SendResult
 from app.sms.tables import SmsMessage
 from app.worker import Worker
 from tests.factories import create_appointment
-from tests.sms.helpers import DAYTIME, create_message
+from tests.sms.helpers import DAYTIME, create_message, local_at
 
 FAILURES = [
     SendError("timed out", code="timeout", retryable=True),
@@ -36,13 +37,13 @@ class FlakyProvider:
     """Down until `down_until` on the shared clock; every third timeout happened after the
     provider had already accepted the message (the hard case for exactly-once)."""
 
-    clock: list[datetime]
+    clock: FixedClock
     down_until: datetime
     inner: FakeSender = field(default_factory=FakeSender)
     failures: int = 0
 
     def send(self, message: OutgoingSms) -> SendResult:
-        if self.clock[0] < self.down_until:
+        if self.clock.now() < self.down_until:
             error = FAILURES[self.failures % len(FAILURES)]
             self.failures += 1
             if error.code == "timeout" and self.failures % 2 == 1:
@@ -60,7 +61,7 @@ def test_messages_wait_out_an_outage_and_go_out_exactly_once(
     with database.unit_of_work() as session:
         ids = []
         for index in range(12):
-            appointment = create_appointment(session)
+            appointment = create_appointment(session, start_at=local_at(7, 9, 30))
             ids.append(
                 create_message(
                     session,
@@ -69,27 +70,25 @@ def test_messages_wait_out_an_outage_and_go_out_exactly_once(
                     body=f"Reminder {index}",
                 ).id
             )
-    clock = [DAYTIME]
-    provider = FlakyProvider(clock, down_until=DAYTIME + timedelta(minutes=10))
+    clock = FixedClock(DAYTIME)
+    provider = FlakyProvider(
+        clock, down_until=DAYTIME + timedelta(minutes=10), inner=FakeSender(clock=clock)
+    )
     fast = settings.model_copy(update={"sms_send_rate_per_second": 0.0})
     dispatcher = Dispatcher(
-        database, fast, provider, worker_id="outage", clock=lambda: clock[0], rng=random.Random(3)
+        database, fast, provider, worker_id="outage", clock=clock, rng=random.Random(3)
     )
     worker = Worker(
-        database,
-        fast,
-        jobs=[],
-        dispatch=lambda: dispatcher.run_once().submitted,
-        clock=lambda: clock[0].astimezone(UTC),
+        database, fast, jobs=[], dispatch=lambda: dispatcher.run_once().submitted, clock=clock
     )
 
     during = 0
-    while clock[0] < provider.down_until:
+    while clock.now() < provider.down_until:
         during += worker.tick().dispatched
-        clock[0] += timedelta(seconds=30)
+        clock.advance(seconds=30)
     for _ in range(40):  # after the outage: retries come due with backoff
         worker.tick()
-        clock[0] += timedelta(minutes=2)
+        clock.advance(minutes=2)
 
     assert during == 0
     assert provider.failures >= len(ids)

@@ -134,4 +134,4 @@ def test_the_audit_patient_filter_is_bounded(app_client: TestClient, session: Se
     response = app_client.get("/api/audit", params={"patient_id": -8315058763})
 
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["query", "patient_id"]
+    assert response.json()["errors"][0]["loc"] == ["query", "patient_id"]

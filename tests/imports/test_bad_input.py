@@ -15,6 +15,7 @@ from app.errors import InvalidInputError
 from app.imports.service import ImportRejectedError, import_patients
 from app.patients.tables import Patient
 from app.settings import Settings, get_settings
+from tests.clock import TEST_NOW
 from tests.imports.helpers import patient_row, write_patients
 
 
@@ -25,7 +26,7 @@ def _count(database: Database) -> int:
 
 def _import_error(database: Database, path: Path) -> InvalidInputError:
     with pytest.raises(InvalidInputError) as caught:
-        import_patients(database, path)
+        import_patients(database, path, now=TEST_NOW)
     assert _count(database) == 0
     return caught.value
 
@@ -65,7 +66,7 @@ def test_truncated_last_line_is_reported(database: Database, tmp_path: Path) -> 
     path.write_bytes(content[: content.rindex(b",1980") + 3])
 
     with pytest.raises(ImportRejectedError) as caught:
-        import_patients(database, path)
+        import_patients(database, path, now=TEST_NOW)
 
     (problem,) = caught.value.details
     assert problem["row"] == 3
@@ -79,7 +80,7 @@ def test_duplicate_ids_in_one_file_are_rejected(database: Database, tmp_path: Pa
     )
 
     with pytest.raises(ImportRejectedError) as caught:
-        import_patients(database, path)
+        import_patients(database, path, now=TEST_NOW)
 
     (problem,) = caught.value.details
     assert (problem["row"], problem["column"]) == (4, "patient_id")
@@ -125,7 +126,7 @@ def test_a_last_line_cut_inside_a_value_says_the_file_may_be_cut_off(
     path.write_bytes(content[:-1] + b"?")  # "false" becomes "fals?" with no line ending
 
     with pytest.raises(ImportRejectedError) as caught:
-        import_patients(database, path)
+        import_patients(database, path, now=TEST_NOW)
 
     messages = [problem["message"] for problem in caught.value.details]
     assert any("not true or false" in message for message in messages)

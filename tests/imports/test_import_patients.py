@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from app.db.session import Database
 from app.imports.service import ImportRejectedError, import_patients
 from app.patients.tables import Patient
+from tests.clock import TEST_NOW
 from tests.imports.helpers import patient_row, write_patients
 
 
@@ -38,7 +39,7 @@ def test_a_valid_patient_is_stored_cleaned_with_deprivation_and_e164_phones(
         ],
     )
 
-    report = import_patients(database, path)
+    report = import_patients(database, path, now=TEST_NOW)
 
     assert (report.rows_read, report.inserted, report.rejected) == (1, 1, 0)
     patient = _patients(database)["P1"]
@@ -67,7 +68,7 @@ def test_an_unparseable_phone_is_flagged_not_stored_and_never_blocks_the_import(
         ],
     )
 
-    report = import_patients(database, path)
+    report = import_patients(database, path, now=TEST_NOW)
 
     assert report.inserted == 2
     patients = _patients(database)
@@ -106,7 +107,7 @@ def test_each_invalid_value_is_reported_by_row_and_column_and_nothing_is_written
     )
 
     with pytest.raises(ImportRejectedError) as caught:
-        import_patients(database, path)
+        import_patients(database, path, now=TEST_NOW)
 
     problems = caught.value.details
     assert len(problems) == 1
@@ -127,7 +128,7 @@ def test_every_problem_of_every_row_is_listed(database: Database, tmp_path: Path
     )
 
     with pytest.raises(ImportRejectedError) as caught:
-        import_patients(database, path)
+        import_patients(database, path, now=TEST_NOW)
 
     listed = {(p["row"], p["column"]) for p in caught.value.details}
     assert listed == {(2, "sex"), (2, "birth_date"), (4, "ethnic_category")}
@@ -139,15 +140,17 @@ def test_reimporting_the_same_file_changes_nothing_and_a_changed_row_updates(
 ) -> None:
     rows = [patient_row("P1"), patient_row("P2", sex="M")]
     path = write_patients(tmp_path / "patients.csv", rows)
-    import_patients(database, path)
+    import_patients(database, path, now=TEST_NOW)
     first_updated = _patients(database)["P1"].updated_at
 
-    again = import_patients(database, path)
+    again = import_patients(database, path, now=TEST_NOW)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
     assert _patients(database)["P1"].updated_at == first_updated
 
     rows[0] = patient_row("P1", sms_opt_out="true")
-    changed = import_patients(database, write_patients(tmp_path / "patients.csv", rows))
+    changed = import_patients(
+        database, write_patients(tmp_path / "patients.csv", rows), now=TEST_NOW
+    )
     assert (changed.inserted, changed.updated, changed.unchanged) == (0, 1, 1)
     assert _patients(database)["P1"].sms_opt_out is True
     with database.sessions() as session:
@@ -162,7 +165,7 @@ def test_skip_invalid_loads_valid_rows_and_writes_rejects_with_reasons(
         [patient_row("P1"), patient_row("P2", sex="?"), patient_row("P3")],
     )
 
-    report = import_patients(database, path, skip_invalid=True)
+    report = import_patients(database, path, skip_invalid=True, now=TEST_NOW)
 
     assert (report.inserted, report.rejected) == (2, 1)
     assert set(_patients(database)) == {"P1", "P3"}
@@ -181,7 +184,7 @@ def test_a_welsh_lsoa_is_kept_without_an_english_imd_decile(
 ) -> None:
     path = write_patients(tmp_path / "patients.csv", [patient_row("P1", lsoa_code="W01000001")])
 
-    import_patients(database, path)
+    import_patients(database, path, now=TEST_NOW)
 
     patient = _patients(database)["P1"]
     assert patient.lsoa_code == "W01000001"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import time, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,20 +12,26 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Role
+from app.calls.tables import Call, CallStatus
+from app.clock import FixedClock
 from app.db.session import Database
 from app.jobs.tables import JobRun
 from app.main import create_app
 from app.risk.tables import RiskModel
 from app.settings import Settings
 from tests.auth.helpers import create_user, sign_in
+from tests.clock import CALENDAR, TODAY
+from tests.factories import create_patient
 
 TOKEN = "metrics-token-for-tests-0123456789"
 
 
 @pytest.fixture
-def client(settings: Settings, database: Database) -> Iterator[TestClient]:
+def client(settings: Settings, database: Database, clock: FixedClock) -> Iterator[TestClient]:
     with TestClient(
-        create_app(settings.model_copy(update={"metrics_token": SecretStr(TOKEN)}), database)
+        create_app(
+            settings.model_copy(update={"metrics_token": SecretStr(TOKEN)}), database, clock=clock
+        )
     ) as client:
         yield client
 
@@ -99,7 +105,7 @@ def test_the_model_version_in_use_and_the_database_are_reported(
 def test_the_last_success_of_each_daily_job_is_reported(
     client: TestClient, session: Session
 ) -> None:
-    finished = datetime(2026, 11, 25, 7, 0, 3, tzinfo=UTC)
+    finished = CALENDAR.at(TODAY, time(7, 0, 3))
     for status, at in (("succeeded", finished), ("failed", finished + timedelta(days=1))):
         session.add(
             JobRun(
@@ -120,3 +126,28 @@ def test_the_last_success_of_each_daily_job_is_reported(
     assert samples["navigator_daily_job_last_success_timestamp_seconds"] == [
         ({"job": "queue_build"}, finished.timestamp())
     ]
+
+
+def test_the_call_queue_gauge_counts_the_local_today_of_the_clock(
+    client: TestClient, session: Session, clock: FixedClock
+) -> None:
+    patient = create_patient(session)
+    yesterday = TODAY - timedelta(days=1)
+    for queue_date, status in (
+        (TODAY, CallStatus.READY),
+        (TODAY, CallStatus.READY),
+        (TODAY, CallStatus.COMPLETED),
+        (yesterday, CallStatus.READY),
+    ):
+        session.add(Call(patient_id=patient.id, queue_date=queue_date, priority=1.0, status=status))
+    session.commit()
+
+    today = {
+        labels["status"]: value for labels, value in scrape(client)["navigator_call_queue_size"]
+    }
+    # Just after local midnight the queue of the new day is empty; yesterday's is not counted.
+    clock.set(CALENDAR.day_start(TODAY + timedelta(days=1)))
+    tomorrow = scrape(client).get("navigator_call_queue_size", [])
+
+    assert today == {"ready": 2.0, "completed": 1.0}
+    assert tomorrow == []

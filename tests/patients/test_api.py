@@ -9,27 +9,27 @@ from tests.factories import create_patient
 
 
 def test_a_patient_record_shows_needs_and_deprivation(
-    navigator_client: TestClient, session: Session
+    manager_client: TestClient, session: Session
 ) -> None:
     patient = create_patient(
         session, communication_needs="bsl;large_print", imd_decile=1, core20=True
     )
     session.commit()
 
-    body = navigator_client.get(f"/api/patients/{patient.id}").json()
+    body = manager_client.get(f"/api/patients/{patient.id}").json()
     assert body["communication_needs"] == ["bsl", "large_print"]
     assert body["core20"] is True
     assert body["imd_release"] == "IMD2019"
 
 
 def test_the_patient_list_carries_no_contact_details_and_filters_core20(
-    navigator_client: TestClient, session: Session
+    manager_client: TestClient, session: Session
 ) -> None:
     create_patient(session, core20=True, imd_decile=1)
     create_patient(session, core20=False, imd_decile=7)
     session.commit()
 
-    body = navigator_client.get("/api/patients", params={"core20": "true"}).json()
+    body = manager_client.get("/api/patients", params={"core20": "true"}).json()
     assert body["total"] == 1
     assert "mobile_phone" not in body["items"][0]
     assert "family_name" not in body["items"][0]
@@ -46,12 +46,12 @@ def test_the_patient_api_refuses_anyone_not_signed_in(
 
 
 def test_viewing_a_patient_record_is_audited_with_ids_only(
-    navigator_client: TestClient, session: Session
+    manager_client: TestClient, session: Session
 ) -> None:
     patient = create_patient(session, family_name="Auditfamily")
     session.commit()
 
-    navigator_client.get(f"/api/patients/{patient.id}")
+    manager_client.get(f"/api/patients/{patient.id}")
 
     events = session.scalars(select(AuditEvent).where(AuditEvent.action == "patient.viewed")).all()
     assert [event.patient_id for event in events] == [patient.id]

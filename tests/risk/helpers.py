@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy.orm import Session
 
 from app.settings import Settings
+from tests.clock import TEST_NOW
 from tests.risk.synthetic import generate_trust, insert_trust
 
-NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
+# Every trust is generated around the tests' clock (`tests.clock.TEST_NOW`), never a pinned day.
+NOW = TEST_NOW
 
 
 def risk_settings(settings: Settings, **overrides: object) -> Settings:

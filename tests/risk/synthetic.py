@@ -32,29 +32,63 @@ class SyntheticTrust:
     called: np.ndarray  # appointment row indices that had a navigator call
 
 
+@dataclass(frozen=True)
+class Variant:
+    """How an extract differs from the full one: what trusts really send."""
+
+    clinics: int = 30
+    specialty: bool = True
+    first_attendance: bool = True
+    deprivation: bool = True  # no LSOA: no IMD decile for anyone
+    optional_patient_fields: bool = True  # sex, ethnicity, needs recorded
+    dna_logit_shift: float = 0.0  # moves the DNA rate (about -1.0 for 3%, +1.9 for 30%)
+    pas_code_change: bool = False  # clinics get new codes half way through the history
+
+
 def generate_trust(
-    *, patients: int, past: int, future: int, now: datetime, weeks_history: int = 52, seed: int = 0
+    *,
+    patients: int,
+    past: int,
+    future: int,
+    now: datetime,
+    weeks_history: int = 52,
+    seed: int = 0,
+    variant: Variant | None = None,
 ) -> SyntheticTrust:
+    variant = variant or Variant()
     rng = np.random.default_rng(seed)
     clinics = [
-        {"code": f"SYN{i:03d}", "site": "Synthetic General", "specialty_code": SPECIALTIES[i % 10]}
-        for i in range(30)
+        {
+            "code": f"SYN{i:03d}",
+            "site": "Synthetic General",
+            "specialty_code": SPECIALTIES[i % 10] if variant.specialty else None,
+        }
+        for i in range(variant.clinics)
     ]
+    if variant.pas_code_change:
+        clinics += [{**clinic, "code": f"NEW{i:03d}"} for i, clinic in enumerate(clinics)]
     age = np.clip(rng.normal(52, 20, patients), 1, 98).astype(int)
     birth_day = (now.date() - date(1970, 1, 1)).days - age * 365 - rng.integers(0, 365, patients)
     sex = rng.choice(np.array(["F", "M", "U"]), patients, p=[0.52, 0.47, 0.01])
     decile = rng.integers(1, 11, patients).astype(float)
     decile[rng.random(patients) < 0.05] = np.nan
     ethnic = rng.choice(np.array(ETHNIC_CODES), patients)
+    if not variant.deprivation:
+        decile[:] = np.nan
+    if not variant.optional_patient_fields:
+        sex[:] = "U"
+        ethnic[:] = "99"
     tendency = rng.normal(0, 1.0, patients)
     patient_columns = {
         "birth_day": birth_day,
         "sex": sex,
         "imd_decile": decile,
         "ethnic_category": ethnic,
-        "interpreter_needed": rng.random(patients) < 0.03,
-        "communication_needs": np.where(rng.random(patients) < 0.02, "bsl", ""),
-        "learning_disability": rng.random(patients) < 0.02,
+        "interpreter_needed": (rng.random(patients) < 0.03) & variant.optional_patient_fields,
+        "communication_needs": np.where(
+            (rng.random(patients) < 0.02) & variant.optional_patient_fields, "bsl", ""
+        ),
+        "learning_disability": (rng.random(patients) < 0.02) & variant.optional_patient_fields,
     }
 
     now_s = int(now.timestamp())
@@ -70,15 +104,20 @@ def generate_trust(
     start = start - np.where(weekday >= 5, (weekday - 4) * DAY, 0)
     lead_days = np.minimum(rng.exponential(30, total), 180).astype(int) + 1
     booked = start - lead_days * DAY
-    clinic = rng.integers(0, len(clinics), total)
+    clinic = rng.integers(0, variant.clinics, total)
     first = rng.random(total) < 0.3
-    respiratory = np.array([clinics[c]["specialty_code"] == "340" for c in clinic])
+    respiratory = clinic % 10 == SPECIALTIES.index("340")
+    if variant.pas_code_change:
+        clinic = np.where(
+            start >= np.median(start[start < now_s]), clinic + variant.clinics, clinic
+        )
 
     young = (age[owner] >= 18) & (age[owner] <= 35)
     old = age[owner] >= 65
     deprivation = np.nan_to_num(5.5 - decile[owner], nan=0.0)
     logit = (
         -3.35
+        + variant.dna_logit_shift
         + tendency[owner]
         + 0.045 * deprivation
         + 0.4 * young
@@ -101,7 +140,7 @@ def generate_trust(
         "clinic": clinic,
         "start_s": start,
         "booked_s": booked,
-        "first_attendance": first,
+        "first_attendance": first if variant.first_attendance else np.full(total, None),
         "attendance_code": code,
         "recorded_s": np.where(is_past, start, -1),
     }
@@ -112,6 +151,10 @@ def generate_trust(
         else past_rows
     )
     return SyntheticTrust(clinics, patient_columns, appointment_columns, called)
+
+
+def _optional_bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
 
 
 def _dt(seconds: int) -> datetime:
@@ -151,7 +194,7 @@ def insert_trust(session: Session, trust: SyntheticTrust, *, prefix: str = "S") 
     if dialect == "postgresql" and rows > 20_000:
         _copy_appointments(session, trust, patient_ids, clinic_ids, prefix)
     else:
-        now = datetime.now(UTC)
+        now = datetime.fromtimestamp(int(a["start_s"].max()), UTC)
         appointment_rows = [
             {
                 "pas_appointment_id": f"{prefix}A{i:08d}",
@@ -159,7 +202,7 @@ def insert_trust(session: Session, trust: SyntheticTrust, *, prefix: str = "S") 
                 "clinic_id": clinic_ids[int(a["clinic"][i])],
                 "booked_at": _dt(a["booked_s"][i]),
                 "start_at": _dt(a["start_s"][i]),
-                "first_attendance": bool(a["first_attendance"][i]),
+                "first_attendance": _optional_bool(a["first_attendance"][i]),
                 "attendance_code": str(a["attendance_code"][i]),
                 "outcome_recorded_at": _dt(a["recorded_s"][i]) if a["recorded_s"][i] >= 0 else None,
                 "created_at": now,
@@ -204,7 +247,7 @@ def _copy_appointments(
     a = trust.appointments
     connection = session.connection().connection.driver_connection
     assert connection is not None
-    now = datetime.now(UTC)
+    now = datetime.fromtimestamp(int(a["start_s"].max()), UTC)
     columns = (
         "pas_appointment_id, patient_id, clinic_id, booked_at, start_at, first_attendance, "
         "attendance_code, outcome_recorded_at, created_at, updated_at"
@@ -221,7 +264,7 @@ def _copy_appointments(
                     clinic_ids[int(a["clinic"][i])],
                     _dt(a["booked_s"][i]),
                     _dt(a["start_s"][i]),
-                    bool(a["first_attendance"][i]),
+                    _optional_bool(a["first_attendance"][i]),
                     str(a["attendance_code"][i]),
                     _dt(a["recorded_s"][i]) if a["recorded_s"][i] >= 0 else None,
                     now,

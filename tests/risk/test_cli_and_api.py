@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,12 @@ from typer.testing import CliRunner
 
 from app.auth.roles import Role
 from app.cli import app as cli_app
+from app.clock import FixedClock
 from app.db.session import Database
 from app.risk import service
 from app.settings import Settings, get_settings
 from tests.auth.helpers import create_user, sign_in
+from tests.clock import TODAY
 from tests.risk.helpers import NOW, create_trust, risk_settings
 
 
@@ -35,30 +38,37 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Set
 
 @pytest.mark.slow
 def test_train_score_and_activate_from_the_command_line(
-    database: Database, cli_env: Settings, tmp_path: Path
+    database: Database, cli_env: Settings, tmp_path: Path, clock: FixedClock
 ) -> None:
     with database.unit_of_work() as session:
         create_trust(session)
     runner = CliRunner()
+    as_of = (TODAY - timedelta(days=5)).isoformat()
 
-    trained = runner.invoke(cli_app, ["train", "--as-of", "2026-11-20", "--json"])
+    trained = runner.invoke(cli_app, ["train", "--as-of", as_of, "--json"], obj=clock)
     assert trained.exit_code == 0, trained.output
     first = json.loads(trained.stdout)["version"]
-    second = runner.invoke(cli_app, ["train", "--as-of", "2026-11-20"])
+    assert json.loads(trained.stdout)["card"]["trained_at"] == clock.now().isoformat()
+    clock.advance(minutes=5)
+    second = runner.invoke(cli_app, ["train", "--as-of", as_of], obj=clock)
     assert second.exit_code == 0, second.output
     assert "this model" in second.stdout
     assert "logistic regression" in second.stdout
 
     listed = json.loads(runner.invoke(cli_app, ["model", "list", "--json"]).stdout)["models"]
     assert [m["active"] for m in listed] == [True, False]
-    activated = runner.invoke(cli_app, ["model", "activate", first])
+    activated = runner.invoke(cli_app, ["model", "activate", first], obj=clock)
     assert activated.exit_code == 0, activated.output
     listed = json.loads(runner.invoke(cli_app, ["model", "list", "--json"]).stdout)["models"]
     assert next(m for m in listed if m["active"])["version"] == first
 
     out = tmp_path / "backtest.csv"
+    backtest_from = (TODAY - timedelta(weeks=8)).isoformat()
+    backtest_to = (TODAY - timedelta(weeks=4)).isoformat()
     scored = runner.invoke(
-        cli_app, ["score", "--from", "2026-10-01", "--to", "2026-11-01", "--out", str(out)]
+        cli_app,
+        ["score", "--from", backtest_from, "--to", backtest_to, "--out", str(out)],
+        obj=clock,
     )
     assert scored.exit_code == 0, scored.output
     with out.open() as handle:
@@ -79,6 +89,31 @@ def test_cli_errors_are_clear(database: Database, cli_env: Settings) -> None:
     assert "no risk model has version" in result.stderr
     result = runner.invoke(cli_app, ["train", "--as-of", "yesterday"])
     assert result.exit_code != 0
+
+
+def test_a_clock_outside_the_data_gets_a_clear_message(
+    database: Database, cli_env: Settings, clock: FixedClock
+) -> None:
+    with database.unit_of_work() as session:
+        create_trust(session, patients=300, past=2_500, future=50)
+    runner = CliRunner()
+    clock.set(NOW - timedelta(days=3 * 365))
+    result = runner.invoke(cli_app, ["train"], obj=clock)
+    assert result.exit_code == 1
+    assert "before the first appointment in the data" in result.stderr
+    listed = json.loads(runner.invoke(cli_app, ["model", "list", "--json"]).stdout)["models"]
+    assert listed == []
+
+    clock.set(NOW)
+    assert runner.invoke(cli_app, ["train"], obj=clock).exit_code == 0
+    clock.set(NOW + timedelta(days=4 * 365))
+    result = runner.invoke(cli_app, ["score"], obj=clock)
+    assert result.exit_code == 0, result.output
+    assert "Scored 0 appointments" in result.stdout
+    assert "after the last appointment in the data" in result.stdout
+    clock.set(NOW - timedelta(days=3 * 365))
+    result = runner.invoke(cli_app, ["score"], obj=clock)
+    assert "before the first appointment in the data" in result.stdout
 
 
 def test_api_needs_a_manager_to_read_and_an_admin_to_activate(
@@ -105,8 +140,8 @@ def test_api_lists_models_shows_the_active_card_and_activates(
     assert app_client.get("/api/risk/models/active").status_code == 409
     settings = risk_settings(settings)
     create_trust(session, patients=300, past=2_500, future=0)
-    older = service.train_model(session, settings, as_of=NOW).model.version
-    newer = service.train_model(session, settings, as_of=NOW).model.version
+    older = service.train_model(session, settings, now=NOW, as_of=NOW).model.version
+    newer = service.train_model(session, settings, now=NOW, as_of=NOW).model.version
     session.commit()
     headers = {"X-CSRF-Token": csrf}
 

@@ -35,7 +35,9 @@ def _sign_in_as(session: Session, client: TestClient, role: Role) -> None:
 
 
 def _train(session: Session, settings: Settings, *, activate: bool = True) -> str:
-    result = service.train_model(session, risk_settings(settings), as_of=NOW, activate=activate)
+    result = service.train_model(
+        session, risk_settings(settings), now=NOW, as_of=NOW, activate=activate
+    )
     session.commit()
     return result.model.version
 
@@ -63,6 +65,10 @@ def test_managers_see_the_active_card_with_chart_baselines_and_fairness(
     assert "IMD quintile (Q1 = most deprived)" in page.text
     assert "as currently recorded" in page.text
     assert "overbooking clinics" in page.text
+    assert "Risk bands" in page.text
+    assert "share of a day's callable appointments" in page.text
+    assert "Gradient boosting with default settings" in page.text
+    assert "inflate AUROC" in page.text
     assert ">Activate<" not in page.text  # managers read; only admins activate
 
 

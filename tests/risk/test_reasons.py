@@ -20,7 +20,7 @@ def test_batched_contributions_equal_every_row_counterfactuals(
 ) -> None:
     settings = risk_settings(settings)
     create_trust(session, patients=300, past=2_500, future=50)
-    model = service.train_model(session, settings, as_of=NOW).model
+    model = service.train_model(session, settings, now=NOW, as_of=NOW).model
     artefact = service.load_model_artefact(model)
     history = repository.load_history(session)
     rows = np.arange(len(history), dtype=np.int64)[:400]

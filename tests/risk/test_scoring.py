@@ -22,7 +22,7 @@ from tests.risk.helpers import NOW, create_trust, risk_settings
 
 def _trained(session: Session, settings: Settings) -> RiskModel:
     create_trust(session)
-    return service.train_model(session, settings, as_of=NOW).model
+    return service.train_model(session, settings, now=NOW, as_of=NOW).model
 
 
 def _stored_scores(session: Session) -> int:
@@ -54,13 +54,15 @@ def test_upcoming_appointments_get_a_band_and_plain_reasons(
     assert len(result.scored) == upcoming == len(again.scored) == _stored_scores(session)
     stored = session.scalars(select(RiskScore)).all()
     assert {score.model_version for score in stored} == {model.version}
+    cutoffs = model.card["bands"]
+    assert cutoffs["method"] == "capacity"
     for score in stored:
         assert 0 < score.risk < 1
         expected_band = (
             "high"
-            if score.risk >= settings.risk_band_high
+            if score.risk >= cutoffs["high"]
             else "medium"
-            if score.risk >= settings.risk_band_medium
+            if score.risk >= cutoffs["medium"]
             else "low"
         )
         assert score.band == expected_band

@@ -25,7 +25,7 @@ def test_training_registers_an_active_model_with_a_complete_card(
     settings = risk_settings(settings)
     counts = create_trust(session)
 
-    result = service.train_model(session, settings, as_of=NOW)
+    result = service.train_model(session, settings, now=NOW, as_of=NOW)
 
     model = result.model
     assert model.active
@@ -44,7 +44,28 @@ def test_training_registers_an_active_model_with_a_complete_card(
         assert card["metrics"][metric] is not None
     assert set(card["metrics"]["capture"]) == {"top_10", "top_20", "top_30"}
     assert len(card["metrics"]["reliability"]) == 10
-    assert set(card["baselines"]) == {"prior_dna_rate", "logistic_regression"}
+    assert set(card["baselines"]) == {
+        "prior_dna_rate",
+        "logistic_regression",
+        "default_gradient_boosting",
+    }
+    assert card["selection"]["chosen"] in card["selection"]["grid"]
+    assert all("mean_auroc" in row for row in card["selection"]["grid"].values())
+    assert card["hyperparameters"]["chosen"] == card["selection"]["chosen"]
+    assert card["active_scorer"] in {"model", "logistic_regression", "prior_dna_rate"}
+    assert card["verdicts"]
+    assert card["metrics"]["callable"]["rows"] == card["rows"]["test_callable"]
+    assert 0 <= card["metrics"]["capture_at_capacity"]["capture"] <= 1
+    assert "inflate AUROC" in card["callable_note"]
+    assert card["rows"]["deployed_fit"] > card["rows"]["fit"]
+    assert "need" in card["calibration_by_group"]["attributes"]
+    white_calibration = next(
+        g
+        for g in card["calibration_by_group"]["attributes"]["ethnic_group"]["groups"]
+        if g["group"] == "White"
+    )
+    low, high = white_calibration["observed_minus_predicted_ci"]
+    assert low <= high
     assert set(card["fairness"]) == {"ethnic_group", "imd_quintile", "core20", "age_band", "sex"}
     ethnic_groups = {row["group"] for row in card["fairness"]["ethnic_group"]["groups"]}
     assert {"White", "Not stated", "Not known"} <= ethnic_groups
@@ -61,7 +82,7 @@ def test_training_registers_an_active_model_with_a_complete_card(
 def test_ethnicity_can_be_made_an_input(session: Session, settings: Settings) -> None:
     settings = risk_settings(settings, risk_include_ethnicity=True)
     create_trust(session, patients=300, past=2_500, future=0)
-    result = service.train_model(session, settings, as_of=NOW)
+    result = service.train_model(session, settings, now=NOW, as_of=NOW)
     assert result.card["ethnicity_is_input"] is True
     assert "ethnic_group" in result.card["features"]
 
@@ -72,7 +93,7 @@ def test_outcomes_known_only_after_as_of_are_not_trained_on(
     settings = risk_settings(settings)
     create_trust(session, patients=300, past=2_500, future=0)
     as_of = NOW - timedelta(weeks=8)
-    result = service.train_model(session, settings, as_of=as_of)
+    result = service.train_model(session, settings, now=NOW, as_of=as_of)
     assert result.card["data_window"]["last_start"] < as_of.isoformat()
 
 
@@ -81,7 +102,7 @@ def test_too_few_rows_is_refused_and_nothing_is_registered(
 ) -> None:
     create_trust(session, patients=50, past=200, future=0)
     with pytest.raises(InvalidInputError, match="training needs at least"):
-        service.train_model(session, risk_settings(settings), as_of=NOW)
+        service.train_model(session, risk_settings(settings), now=NOW, as_of=NOW)
     assert session.scalar(select(func.count()).select_from(RiskModel)) == 0
     assert not settings.models_dir.exists() or not any(settings.models_dir.iterdir())
 
@@ -101,5 +122,5 @@ def test_a_single_class_is_refused(session: Session, settings: Settings) -> None
         )
     tiny = risk_settings(settings, risk_min_training_rows=10, risk_min_training_dnas=1)
     with pytest.raises(InvalidInputError, match="were DNAs"):
-        service.train_model(session, tiny, as_of=NOW)
+        service.train_model(session, tiny, now=NOW, as_of=NOW)
     assert session.scalar(select(func.count()).select_from(RiskModel)) == 0

@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
+from app.clock import SYSTEM_CLOCK, Clock
+
 # Recipients that make the fake answer like Twilio does for these errors (Ofcom drama range).
 INVALID_NUMBER = "+447700900211"
 UNSUBSCRIBED_NUMBER = "+447700900610"
@@ -69,6 +71,8 @@ class FakeTwilio:
     messages: list[dict[str, object]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+    # Stamps each message's date_sent; the dispatcher under test shares it.
+    clock: Clock = SYSTEM_CLOCK
 
     @property
     def base_url(self) -> str:
@@ -161,7 +165,7 @@ class FakeTwilio:
             return
         callback = form.get("StatusCallback", "")
         key = parse_qs(urlsplit(callback).query).get("key", [""])[0]
-        now = datetime.now(UTC)
+        now = self.clock.now()
         sid = "SM" + uuid.uuid4().hex
         account = parts.path.split("/")[3]
         message: dict[str, object] = {

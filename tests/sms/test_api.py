@@ -20,7 +20,18 @@ def signed_in(session: Session, client: TestClient, role: Role) -> dict[str, str
     return {"X-CSRF-Token": sign_in(client, user.username)}
 
 
-def test_history_per_patient_and_per_appointment_is_for_navigators_and_audited(
+def test_history_is_refused_404_to_a_navigator_who_never_had_the_patient(
+    session: Session, app_client: TestClient
+) -> None:
+    appointment = create_appointment(session)
+    create_message(session, appointment=appointment, offset_days=7)
+    session.commit()
+    signed_in(session, app_client, Role.NAVIGATOR)
+    assert app_client.get(f"/api/sms/patients/{appointment.patient_id}/messages").status_code == 404
+    assert app_client.get(f"/api/sms/appointments/{appointment.id}/messages").status_code == 404
+
+
+def test_history_per_patient_and_per_appointment_is_for_managers_and_audited(
     session: Session, app_client: TestClient
 ) -> None:
     appointment = create_appointment(session)
@@ -31,7 +42,7 @@ def test_history_per_patient_and_per_appointment_is_for_navigators_and_audited(
     path = f"/api/sms/patients/{appointment.patient_id}/messages"
     assert app_client.get(path).status_code == 401
 
-    signed_in(session, app_client, Role.NAVIGATOR)
+    signed_in(session, app_client, Role.MANAGER)
     by_patient = app_client.get(path).json()
     by_appointment = app_client.get(f"/api/sms/appointments/{appointment.id}/messages").json()
 

@@ -60,14 +60,17 @@ def test_a_killed_dispatcher_restarted_sends_every_message_exactly_once(
 ) -> None:
     with database.unit_of_work() as session:
         keys = set()
+        # The dispatcher runs in its own process on the system clock, so the messages are
+        # due, and their appointments ahead, by that clock.
+        now = datetime.now(UTC)
         for index in range(MESSAGES):
-            appointment = create_appointment(session)
+            appointment = create_appointment(session, start_at=now + timedelta(days=7))
             message = create_message(
                 session,
                 appointment=appointment,
                 to_number=f"+447700900{index % 200:03d}",
                 body=f"Reminder {index}",
-                next_attempt_at=datetime.now(UTC) - timedelta(minutes=1),
+                next_attempt_at=now - timedelta(minutes=1),
             )
             keys.add(message.idempotency_key)
 

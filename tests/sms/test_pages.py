@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Role
+from app.clock import FixedClock
 from app.db.session import Database
 from app.main import create_app
 from app.settings import Settings
@@ -19,9 +20,10 @@ from tests.sms.helpers import create_message
 
 
 @pytest.fixture
-def page_client(settings: Settings, database: Database) -> Iterator[TestClient]:
+def page_client(settings: Settings, database: Database, clock: FixedClock) -> Iterator[TestClient]:
     fast = settings.model_copy(update={"login_failure_delay_ms": 0})
-    with TestClient(create_app(fast, database), base_url="https://testserver") as client:
+    app = create_app(fast, database, clock=clock)
+    with TestClient(app, base_url="https://testserver") as client:
         yield client
 
 

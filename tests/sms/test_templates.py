@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.orm import Session
 
+from app.clock import FixedClock
 from app.errors import InvalidInputError
+from app.localtime import TrustCalendar
 from app.sms import service
 from app.sms.templates import DEFAULT_TEMPLATES, AppointmentFacts, render, template_values
 
-LONDON = ZoneInfo("Europe/London")
+LONDON = TrustCalendar("Europe/London")
 
 
 def test_every_default_renders_and_never_asks_patients_to_reply_cancel_or_stop_words() -> None:
@@ -49,11 +50,16 @@ def test_patient_language_is_used_with_english_fallback(session: Session) -> Non
     assert service.pick_template(templates, "help", "gu")[2] == "en"
 
 
-def test_edits_are_new_versions_and_the_latest_is_used(session: Session) -> None:
-    assert service.seed_default_templates(session) == len(DEFAULT_TEMPLATES)
-    assert service.seed_default_templates(session) == 0
+def test_edits_are_new_versions_and_the_latest_is_used(session: Session, clock: FixedClock) -> None:
+    assert service.seed_default_templates(session, now=clock.now()) == len(DEFAULT_TEMPLATES)
+    assert service.seed_default_templates(session, now=clock.now()) == 0
     edited = service.save_template(
-        session, kind="reminder", language="en", body="See you {date} at {time}.", user_id=7
+        session,
+        kind="reminder",
+        language="en",
+        body="See you {date} at {time}.",
+        user_id=7,
+        now=clock.now(),
     )
     assert edited.version == 2
     body, version, _ = service.pick_template(service.current_templates(session), "reminder", "en")
@@ -62,10 +68,12 @@ def test_edits_are_new_versions_and_the_latest_is_used(session: Session) -> None
 
 @pytest.mark.parametrize("body", ["Hello {name}", "Broken {date", "   "])
 def test_templates_with_unknown_placeholders_or_no_text_are_refused(
-    session: Session, body: str
+    session: Session, body: str, clock: FixedClock
 ) -> None:
     with pytest.raises(InvalidInputError):
-        service.save_template(session, kind="reminder", language="en", body=body, user_id=None)
+        service.save_template(
+            session, kind="reminder", language="en", body=body, user_id=None, now=clock.now()
+        )
 
 
 def test_preview_shows_segments_for_the_rendered_text() -> None:

@@ -9,7 +9,7 @@ import json
 import random
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import pytest
 from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest
 
+from app.clock import FixedClock
 from app.db.session import Database
 from app.patients.tables import Patient
 from app.settings import Settings
@@ -74,8 +75,10 @@ def _query(query: str) -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def upstream() -> Iterator[FakeTwilio]:
-    with FakeTwilio(slow_seconds=0.8) as fake:
+def upstream(clock: FixedClock) -> Iterator[FakeTwilio]:
+    """A local Twilio sharing the test's clock, set to daytime (outside quiet hours)."""
+    clock.set(DAYTIME)
+    with FakeTwilio(slow_seconds=0.8, clock=clock) as fake:
         yield fake
 
 
@@ -130,11 +133,11 @@ def test_the_validator_catches_a_request_twilio_would_refuse() -> None:
 
 
 def test_reconciliation_lookup_matches_twilios_description(
-    twilio_settings: Settings, upstream: FakeTwilio
+    twilio_settings: Settings, upstream: FakeTwilio, clock: FixedClock
 ) -> None:
     sender = TwilioSender(twilio_settings)
     sent = sender.send(outgoing())
-    since = datetime.now(UTC) - timedelta(minutes=5)
+    since = clock.now() - timedelta(minutes=5)
     assert sender.find_sent(to="+447700900123", body=outgoing().body, since=since) == sent.sid
     assert sender.find_sent(to="+447700900123", body="another text", since=since) is None
     lookups = [r for r in upstream.requests if r.method == "GET"]
@@ -162,7 +165,7 @@ def test_provider_errors_say_whether_a_retry_can_help(
 
 
 def test_dispatcher_through_twilio_handles_each_error_path(
-    database: Database, twilio_settings: Settings, upstream: FakeTwilio
+    database: Database, twilio_settings: Settings, upstream: FakeTwilio, clock: FixedClock
 ) -> None:
     numbers = [
         "+447700900123",
@@ -183,7 +186,7 @@ def test_dispatcher_through_twilio_handles_each_error_path(
         database,
         twilio_settings,
         TwilioSender(twilio_settings),
-        clock=lambda: DAYTIME,
+        clock=clock,
         rng=random.Random(2),
     )
     summary = dispatcher.run_once()
@@ -214,20 +217,17 @@ def test_dispatcher_through_twilio_handles_each_error_path(
 
 
 def test_a_timed_out_send_that_twilio_accepted_is_not_sent_again(
-    database: Database, twilio_settings: Settings, upstream: FakeTwilio
+    database: Database, twilio_settings: Settings, upstream: FakeTwilio, clock: FixedClock
 ) -> None:
     """The slow number's answer never arrives, but the fake does create the message."""
     with database.unit_of_work() as session:
         message_id = create_message(session, to_number=fake_twilio.SLOW_NUMBER).id
-    now = [DAYTIME]
-    dispatcher = Dispatcher(
-        database, twilio_settings, TwilioSender(twilio_settings), clock=lambda: now[0]
-    )
+    dispatcher = Dispatcher(database, twilio_settings, TwilioSender(twilio_settings), clock=clock)
     assert dispatcher.run_once().retried == 1
     deadline = time.monotonic() + 5
     while upstream.sent_keys().total() == 0 and time.monotonic() < deadline:
         time.sleep(0.05)  # the fake finishes creating the message after the client gave up
-    now[0] += timedelta(hours=1)
+    clock.advance(hours=1)
     summary = dispatcher.run_once()
     assert (summary.reconciled_found, summary.submitted) == (1, 0)
     assert upstream.sent_keys().total() == 1

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from app.appointments.tables import AppointmentContact
+from app.clock import FixedClock
 from app.db.session import Database
 from app.main import create_app
 from app.patients.tables import Patient
@@ -18,15 +19,16 @@ from app.settings import Settings
 from app.sms.tables import SmsInbound, SmsMessage, SmsStatusEvent
 from app.tasks.tables import NavigatorTask
 from tests.factories import create_appointment, create_patient
-from tests.sms.helpers import create_message, post_signed, twilio_settings
+from tests.sms.helpers import create_message, local_at, post_signed, twilio_settings
 
 STATUS = "/webhooks/twilio/status"
 INBOUND = "/webhooks/twilio/inbound"
 
 
 @pytest.fixture
-def client(settings: Settings, database: Database) -> Iterator[TestClient]:
-    with TestClient(create_app(twilio_settings(settings), database)) as test_client:
+def client(settings: Settings, database: Database, clock: FixedClock) -> Iterator[TestClient]:
+    app = create_app(twilio_settings(settings), database, clock=clock)
+    with TestClient(app) as test_client:
         yield test_client
 
 
@@ -191,7 +193,7 @@ def test_replies_create_the_right_task_once(
 ) -> None:
     with database.unit_of_work() as session:
         patient = create_patient(session, mobile_phone="+447700900555")
-        appointment = create_appointment(session, patient=patient)
+        appointment = create_appointment(session, patient=patient, start_at=local_at(7, 9, 30))
         create_message(session, appointment=appointment)
         ids = (patient.id, appointment.id)
     sid = "SM" + "f" * 32

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 
 from app.synth.dna_model import DEFAULT_MODEL, DnaModel, dna_probability
 from app.synth.service import write_trust
+from tests.clock import TODAY
 
 N = 1_000
 
@@ -69,7 +69,7 @@ def test_contacts_multiply_the_risk_by_their_true_relative_risks() -> None:
 @pytest.mark.slow
 def test_realised_rates_on_a_moderate_trust_match_domain_md(tmp_path: Path) -> None:
     summary = write_trust(tmp_path, patients=30_000, weeks_history=52, weeks_ahead=3,
-                          catchment="leicester", seed=11, today=date(2026, 11, 25))  # fmt: skip
+                          catchment="leicester", seed=11, today=TODAY)  # fmt: skip
 
     assert 0.06 <= summary.dna_rate <= 0.085
     assert summary.dna_rate_first > summary.dna_rate_follow_up

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date
+from datetime import timedelta
 from pathlib import Path
 
 import nhs_number
@@ -12,14 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
+from app.clock import FixedClock
 from app.db.session import Database
 from app.errors import InvalidInputError
 from app.imports.phones import normalise_uk_phone
 from app.imports.service import import_appointments, import_patients
 from app.reference.imd import lsoa_table
 from app.synth.service import CATCHMENTS, write_trust
-
-TODAY = date(2026, 11, 25)
+from tests.clock import TEST_NOW, TODAY
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -113,8 +113,8 @@ def test_the_synthetic_trust_imports_without_a_single_reject(
     summary = write_trust(tmp_path, patients=400, weeks_history=8, weeks_ahead=2,
                           catchment="royal-free", seed=3, today=TODAY)  # fmt: skip
 
-    patients = import_patients(database, tmp_path / "patients.csv")
-    appointments = import_appointments(database, tmp_path / "appointments.csv")
+    patients = import_patients(database, tmp_path / "patients.csv", now=TEST_NOW)
+    appointments = import_appointments(database, tmp_path / "appointments.csv", now=TEST_NOW)
 
     assert (patients.inserted, patients.rejected) == (400, 0)
     assert (appointments.inserted, appointments.rejected) == (summary.appointments, 0)
@@ -130,10 +130,10 @@ def test_synth_command_prints_rates_by_decile_and_ethnic_group(tmp_path: Path) -
     result = runner.invoke(
         app,
         ["synth", "--out", str(tmp_path), "--patients", "500", "--weeks-history", "8",
-         "--seed", "2", "--today", "2026-11-25", "--json"],
+         "--seed", "2", "--today", TODAY.isoformat(), "--json"],
     )  # fmt: skip
     human = runner.invoke(
-        app, ["synth", "--out", str(tmp_path), "--patients", "500", "--today", "2026-11-25"]
+        app, ["synth", "--out", str(tmp_path), "--patients", "500", "--today", TODAY.isoformat()]
     )
 
     assert result.exit_code == 0, result.output
@@ -146,3 +146,19 @@ def test_synth_command_prints_rates_by_decile_and_ethnic_group(tmp_path: Path) -
     assert "By IMD decile" in human.stdout
     assert "By ethnic group" in human.stdout
     assert (tmp_path / "patients.csv").exists()
+
+
+def test_synth_without_a_day_uses_the_clock_s_local_day(tmp_path: Path, clock: FixedClock) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        ["synth", "--out", str(tmp_path), "--patients", "200", "--weeks-history", "2",
+         "--weeks-ahead", "1", "--seed", "4"],
+        obj=clock,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    starts = sorted(row["start_at"] for row in _rows(tmp_path / "appointments.csv"))
+    future = [start for start in starts if start >= TODAY.isoformat()]
+    assert future
+    assert len(future) < len(starts)
+    assert max(starts) < (TODAY + timedelta(weeks=2)).isoformat()
