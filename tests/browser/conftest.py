@@ -110,6 +110,20 @@ class BrowserPage:
     def goto(self, path: str) -> None:
         self.page.goto(self.base_url + path)
 
+    def open_header_link(self, name: str) -> None:
+        """Follow a header navigation link, opening the header's "More" menu if it folded there.
+
+        The NHS.UK header script folds the links that do not fit into "More" and marks the
+        header initialised once it has; a frame later the layout is settled.
+        """
+        page = self.page
+        page.locator("header[data-nhsuk-header-init]").wait_for(state="attached")
+        page.wait_for_function("() => new Promise(done => requestAnimationFrame(() => done(true)))")
+        links = page.locator("a.nhsuk-header__navigation-link").filter(has_text=name)
+        if links.filter(visible=True).count() == 0:
+            page.locator("#toggle-menu").click()
+        links.filter(visible=True).first.click()
+
     def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"

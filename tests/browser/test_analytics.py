@@ -31,7 +31,7 @@ def test_a_manager_chooses_a_period_and_reads_the_impact(
     page.get_by_label("Password").fill(DEFAULT_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
 
-    page.get_by_role("link", name="Analytics").first.click()
+    browser_page.open_header_link("Analytics")
     page.get_by_label("Custom range").check()
     page.get_by_label("From (first day)").fill(uk_date(PERIOD_START))
     page.get_by_label("To (last day, included)").fill(uk_date(PERIOD_END - timedelta(days=1)))

@@ -91,7 +91,7 @@ def test_a_navigator_rebooks_with_a_bsl_interpreter_and_sees_it_in_the_history(
     page.get_by_role("button", name="Save outcomes").click()
 
     expect(page.get_by_text("The call was completed and saved.")).to_be_visible()
-    page.get_by_role("link", name="My calls").first.click()
+    browser_page.open_header_link("My calls")
     history = page.get_by_test_id("history")
     expect(history).to_contain_text("Ada Lovelace0")
     expect(history).to_contain_text("Rebooking requested; BSL interpreter booked")
@@ -171,12 +171,12 @@ def test_a_manager_sees_the_overview_and_edits_a_script(
     page = browser_page.page
     _sign_in(page, browser_page.base_url, "manager.one")
 
-    page.get_by_role("link", name="Queues today").first.click()
+    browser_page.open_header_link("Queues today")
     expect(page.get_by_role("heading", level=1)).to_have_text("Call queues today")
     expect(page.get_by_test_id("overview")).to_contain_text("Held out (comparison group)")
     browser_page.screenshot("calls-manager-overview")
 
-    page.get_by_role("link", name="Scripts").first.click()
+    browser_page.open_header_link("Scripts")
     page.locator("table a").first.click()
     expect(page.get_by_test_id("current-version")).to_have_text("Current version: 1.")
     page.get_by_label("Text (Markdown)").fill(

@@ -91,15 +91,7 @@ def test_an_admin_creates_a_user_in_the_browser(
     page = browser_page.page
 
     # An admin's header has more links than fit: the rest fold into the header's "More" menu.
-    # The NHS.UK header script marks itself initialised once it has folded the overflow.
-    page.locator("header[data-nhsuk-header-init]").wait_for(state="attached")
-    page.wait_for_function("() => new Promise(done => requestAnimationFrame(() => done(true)))")
-    toggle = page.locator("#toggle-menu")
-    if toggle.is_visible():
-        toggle.click()
-    page.locator("a.nhsuk-header__navigation-link", has_text="Users").filter(
-        visible=True
-    ).first.click()
+    browser_page.open_header_link("Users")
     page.get_by_role("button", name="Create a user").or_(
         page.get_by_role("link", name="Create a user")
     ).click()
