@@ -29,7 +29,6 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from app.console import NULL_PROGRESS, ProgressReporter
 from app.errors import ConflictError, InvalidInputError, NotFoundError, NotReadyError
-from app.reference.codes import ethnic_group
 from app.risk import repository
 from app.risk.artefacts import (
     RiskArtefact,
@@ -40,11 +39,12 @@ from app.risk.artefacts import (
 )
 from app.risk.card import build_card, write_card
 from app.risk.evaluation import (
+    audit_groups,
     capture_at_capacity,
     fairness_table,
     group_calibration,
-    group_labels,
     logistic_fit,
+    need_labels,
     paired_differences,
     reliability_curve,
     summary_metrics,
@@ -96,6 +96,14 @@ class TrainingResult:
     card: dict[str, Any]
     directory: Path
     seconds: float
+    # The test period as the procedure was tested on it (fitted and calibrated on earlier
+    # outcomes only): appointment ids, outcomes (1 = DNA), the active scorer's risk, and
+    # whether each appointment was callable. The monthly review compares a challenger with the
+    # champion on these.
+    test_appointment_ids: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    test_outcomes: FloatArray = field(default_factory=lambda: np.zeros(0))
+    test_scores: FloatArray = field(default_factory=lambda: np.zeros(0))
+    test_callable: BoolArray = field(default_factory=lambda: np.zeros(0, bool))
 
 
 @dataclass
@@ -285,15 +293,6 @@ def _check_dates(history: AppointmentHistory, eligible: IntArray) -> None:
         )
 
 
-def _need_labels(history: AppointmentHistory, patient: IntArray) -> npt.NDArray[np.object_]:
-    labels = np.full(len(patient), "no recorded need", dtype=object)
-    needs = history.communication_needs[patient]
-    labels[np.array([bool(n) for n in needs], dtype=bool)] = "a communication need"
-    labels[history.learning_disability[patient]] = "a learning disability"
-    labels[history.interpreter_needed[patient]] = "an interpreter"
-    return labels
-
-
 def train_model(
     session: Session,
     settings: Settings,
@@ -474,20 +473,11 @@ def _train_model(
 
     progress.update(description="Auditing fairness and calibration by group")
     test_rows = eligible[split.test]
-    patient = history.patient[test_rows]
-    groups = group_labels(
-        {
-            "imd_decile": history.imd_decile[patient],
-            "core20": history.core20[patient],
-            "age_band": features[split.test, names.index("age_band")],
-            "sex": history.sex[patient],
-            "ethnic_group": np.array(
-                [ethnic_group(str(c)) for c in history.ethnic_category[patient]], dtype=object
-            ),
-        }
+    groups = audit_groups(
+        history, test_rows, features[split.test, names.index("age_band")], need=False
     )
     fairness = fairness_table(y_test, p_test, groups, gap_limit=settings.risk_fairness_gap_limit)
-    groups["need"] = _need_labels(history, patient)
+    groups["need"] = need_labels(history, history.patient[test_rows])
     calibration_by_group = group_calibration(
         y_test,
         p_test,
@@ -612,7 +602,21 @@ def _train_model(
     progress.advance()
     seconds = time.perf_counter() - started
     logger.info("trained risk model %s on %d rows in %.1fs", model.version, len(eligible), seconds)
-    return TrainingResult(model=model, card=card, directory=directory, seconds=seconds)
+    test_scores = {
+        "model": p_test,
+        "logistic_regression": baseline_scores["logistic_regression"],
+        "prior_dna_rate": baseline_scores["prior_dna_rate"],
+    }[active_scorer]
+    return TrainingResult(
+        model=model,
+        card=card,
+        directory=directory,
+        seconds=seconds,
+        test_appointment_ids=history.appointment_id[test_rows],
+        test_outcomes=y_test,
+        test_scores=test_scores,
+        test_callable=callable_test,
+    )
 
 
 def _population_metrics(
@@ -683,6 +687,18 @@ def model_cutoffs(model: RiskModel, settings: Settings) -> dict[str, float]:
     if settings.risk_band_method == "fixed" or "high" not in bands:
         return {"medium": settings.risk_band_medium, "high": settings.risk_band_high}
     return {"medium": float(bands["medium"]), "high": float(bands["high"])}
+
+
+def scorer_risk(
+    artefact: RiskArtefact,
+    history: AppointmentHistory,
+    rows: IntArray,
+    features: FloatArray,
+    logit: FloatArray | None = None,
+) -> FloatArray:
+    """The risk the queue uses for `rows` (positions in `history`, whose features are
+    `features`): the artefact's active scorer."""
+    return artefact.risk(features, logit)
 
 
 def load_model_artefact(model: RiskModel) -> RiskArtefact:
@@ -762,7 +778,7 @@ def score_appointments(
     )
     with threads:
         logit = artefact.raw_logit(features)
-        risk = artefact.risk(features, logit)
+        risk = scorer_risk(artefact, history, rows, features, logit)
         lap("predict")
         reasons = explain(artefact, features, logit)
     bands = band_of(risk, model_cutoffs(model, settings))
