@@ -58,6 +58,9 @@ from app.risk.features import (
     scoring_moments,
 )
 from app.risk.reasons import explain
+from app.risk.recalibration import apply_offsets, fit_offsets
+from app.risk.recalibration import evaluate as evaluate_recalibration
+from app.risk.recalibration import verdict as recalibration_verdict
 from app.risk.selection import (
     COMMON,
     GRID,
@@ -429,14 +432,12 @@ def _train_model(
     )
     base_rate = float(y_all[split.fit].mean())
     baselines_on = _baseline_scorers(x, y_all, split.fit, choice.used, used_mask)
-    validation = _validation_scores(
-        y_all[split.calibration],
-        {
-            "model": p_calibration,
-            "logistic_regression": baselines_on["logistic_regression"](split.calibration),
-            "prior_dna_rate": prior_rate_scores(features[split.calibration], names, base_rate),
-        },
-    )
+    calibration_scores = {
+        "model": p_calibration,
+        "logistic_regression": baselines_on["logistic_regression"](split.calibration),
+        "prior_dna_rate": prior_rate_scores(features[split.calibration], names, base_rate),
+    }
+    validation = _validation_scores(y_all[split.calibration], calibration_scores)
     active_scorer = max(validation, key=lambda name: validation[name]["auroc"])
     progress.advance()
 
@@ -478,6 +479,29 @@ def _train_model(
     )
     fairness = fairness_table(y_test, p_test, groups, gap_limit=settings.risk_fairness_gap_limit)
     groups["need"] = need_labels(history, history.patient[test_rows])
+    test_scores = {
+        "model": p_test,
+        "logistic_regression": baseline_scores["logistic_regression"],
+        "prior_dna_rate": baseline_scores["prior_dna_rate"],
+    }[active_scorer]
+    age_column = names.index("age_band")
+    attribute = settings.risk_group_recalibration_attribute
+    recalibration = evaluate_recalibration(
+        attribute,
+        (
+            y_all[split.calibration],
+            calibration_scores[active_scorer],
+            audit_groups(
+                history, eligible[split.calibration], features[split.calibration, age_column]
+            )[attribute],
+        ),
+        (y_test, test_scores, groups[attribute]),
+    )
+    recalibrate = settings.risk_group_recalibration and recalibration["helps"]
+    if recalibrate:
+        test_scores = apply_offsets(
+            test_scores, groups[attribute], recalibration["offsets_from_calibration_period"]
+        )
     calibration_by_group = group_calibration(
         y_test,
         p_test,
@@ -512,8 +536,23 @@ def _train_model(
         base_rate=float(y_all.mean()),
     )
     latest = split.deploy_calibration
+    if recalibrate:
+        artefact.group_attribute = attribute
+        artefact.group_offsets = fit_offsets(
+            y_all[latest],
+            artefact.risk(features[latest]),
+            audit_groups(history, eligible[latest], features[latest, age_column])[attribute],
+        )
+    recalibration["applied_offsets"] = dict(artefact.group_offsets)
+    recalibration["setting_on"] = settings.risk_group_recalibration
+    recalibration["applied"] = bool(recalibrate)
+    recalibration["verdict"] = recalibration_verdict(
+        recalibration, settings.risk_group_recalibration, bool(recalibrate)
+    )
     latest_callable = lead_days[latest] >= settings.call_horizon_days
-    latest_risk = artefact.risk(features[latest])[latest_callable]
+    latest_risk = scorer_risk(artefact, history, eligible[latest], features[latest])[
+        latest_callable
+    ]
     latest_days = (history.start_s[eligible[latest]] // DAY_SECONDS)[latest_callable]
     bands = band_cutoffs(latest_risk, latest_days.astype(np.int64), settings)
     progress.advance()
@@ -585,6 +624,7 @@ def _train_model(
         comparison_callable=comparison_callable,
         validation=validation,
         active_scorer=active_scorer,
+        group_recalibration=recalibration,
     )
     write_card(card, directory)
     model = RiskModel(
@@ -602,11 +642,6 @@ def _train_model(
     progress.advance()
     seconds = time.perf_counter() - started
     logger.info("trained risk model %s on %d rows in %.1fs", model.version, len(eligible), seconds)
-    test_scores = {
-        "model": p_test,
-        "logistic_regression": baseline_scores["logistic_regression"],
-        "prior_dna_rate": baseline_scores["prior_dna_rate"],
-    }[active_scorer]
     return TrainingResult(
         model=model,
         card=card,
@@ -697,8 +732,15 @@ def scorer_risk(
     logit: FloatArray | None = None,
 ) -> FloatArray:
     """The risk the queue uses for `rows` (positions in `history`, whose features are
-    `features`): the artefact's active scorer."""
-    return artefact.risk(features, logit)
+    `features`): the artefact's active scorer, with per-group recalibration when the artefact
+    carries it (app/risk/recalibration.py)."""
+    risk = artefact.risk(features, logit)
+    if not artefact.group_offsets:
+        return risk
+    labels = audit_groups(history, rows, features[:, artefact.feature_names.index("age_band")])[
+        artefact.group_attribute
+    ]
+    return apply_offsets(risk, labels, artefact.group_offsets)
 
 
 def load_model_artefact(model: RiskModel) -> RiskArtefact:
