@@ -387,8 +387,16 @@ def _train_model(
     ):
         part_y = y_all[part]
         if len(part) == 0 or part_y.sum() == 0 or part_y.sum() == len(part):
+            dates = (
+                f" (appointments from {_iso(start_s[part].min())[:10]} to "
+                f"{_iso(start_s[part].max())[:10]})"
+                if len(part)
+                else ""
+            )
             raise InvalidInputError(
-                f"the {name} period has no DNAs or no attendances; add more history"
+                f"the {name} period{dates} has {int(part_y.sum())} DNAs among {len(part)} "
+                "appointments with an outcome: training needs both DNAs and attendances in each "
+                "period; add more history"
             )
 
     progress.update(description="Building features")
