@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +113,7 @@ def test_the_documented_interactions_are_non_additive_and_switch_off(
     """Each interaction changes one factor's odds ratio with another factor's level; the
     additive model's odds ratios do not depend on the other factor."""
 
-    def ratio(change: dict[str, object], at: dict[str, object]) -> float:
+    def ratio(change: Mapping[str, object], at: Mapping[str, object]) -> float:
         return _odds_with(model, **change, **at) / _odds_with(model, **at)
 
     def differs(a: float, b: float) -> bool:
