@@ -78,6 +78,20 @@ class Settings(BaseSettings):
     risk_test_share: float = 0.2
     risk_calibration_share: float = 0.15
     risk_bootstrap_replicates: int = 200
+    # Drift (app/risk/drift.py): a month whose observed-minus-predicted DNA rate interval lies
+    # wholly beyond this many probability points raises an alert; months with fewer outcomes
+    # than `risk_drift_min_rows` are shown but never alert.
+    risk_drift_calibration_limit: float = Field(default=0.02, gt=0, lt=1)
+    risk_drift_min_rows: int = Field(default=200, ge=1)
+    # The monthly challenger becomes active unless the lower end of the paired 95% interval of
+    # its AUROC minus the champion's is below minus this margin (not worse, within the margin).
+    risk_challenger_margin: float = Field(default=0.005, ge=0, lt=1)
+    # Per-group intercept recalibration (app/risk/recalibration.py), off by default: when on,
+    # it is applied only if it helped on the test period (the model card shows the evaluation).
+    risk_group_recalibration: bool = False
+    risk_group_recalibration_attribute: Literal[
+        "ethnic_group", "imd_quintile", "age_band", "sex", "core20", "need"
+    ] = "ethnic_group"
 
     # Analytics (see app/analytics): the cost of one DNA as a range (default the Royal Free
     # pilot's £100-£160), and navigator time, netted off savings when an hourly cost is set.
@@ -195,6 +209,9 @@ class Settings(BaseSettings):
     worker_queue_build_time: str = Field(default="07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     worker_reminder_time: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     worker_poll_seconds: float = Field(default=5.0, gt=0, le=300)
+    # The monthly risk review (drift, challenger, decision) runs at this local time on the
+    # first day of each month the worker sees without a recorded review.
+    worker_risk_review_time: str = Field(default="02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_placeholders(self) -> Settings:

@@ -1,7 +1,8 @@
 """`navigator worker`: the second process type, beside the web service.
 
-It runs the SMS dispatcher continuously and the daily jobs (the morning call-queue build and
-reminder scheduling) at configured local times. A simple loop, no scheduler library:
+It runs the SMS dispatcher continuously and the daily jobs (the morning call-queue build,
+reminder scheduling, booking-request follow-up, and the monthly risk review, a daily job that
+works once a month) at configured local times. A simple loop, no scheduler library:
 
 - a daily job runs once on each local day, at or after its time (a worker started late
   catches up the same day); a failed run is retried on the next tick, a successful one not
@@ -42,6 +43,8 @@ from app.db.dialect import advisory_lock
 from app.db.session import Database
 from app.jobs import service as jobs_service
 from app.jobs.tables import RunStatus
+from app.risk import repository as risk_repository
+from app.risk.review import retrain_and_decide
 from app.settings import Settings, get_settings
 from app.sms import service as sms_service
 from app.sms.dispatcher import Dispatcher
@@ -119,6 +122,30 @@ def booking_requests_job(clock: Clock) -> JobFunction:
     return follow_up_requests
 
 
+def risk_review_job(clock: Clock) -> JobFunction:
+    """The monthly risk review (app/risk/review.py: drift, challenger, recorded decision).
+
+    A daily job that does its work once a local month: on the first day of the month the
+    worker runs at or after its time, unless a review is already recorded this month (by this
+    or another worker, or `navigator model review`), in which case it returns at once.
+    """
+
+    def review_risk_model(database: Database, settings: Settings, day: date) -> dict[str, Any]:
+        month_start = settings.calendar.day_start(day.replace(day=1))
+        with database.unit_of_work() as session:
+            if risk_repository.decided_since(session, month_start):
+                return {"reviewed_earlier_this_month": 1}
+            decision = retrain_and_decide(session, settings, now=clock.now())
+            return {
+                "promoted": int(decision.outcome == "promoted"),
+                "kept": int(decision.outcome == "kept"),
+                "not_trained": int(decision.outcome == "not_trained"),
+                "drift_alerts": len(decision.drift.get("alerts") or []),
+            }
+
+    return review_risk_model
+
+
 def default_jobs(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> list[DailyJob]:
     return [
         DailyJob(
@@ -131,6 +158,11 @@ def default_jobs(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> list[DailyJ
             "booking_requests",
             parse_local_time(settings.worker_queue_build_time),
             booking_requests_job(clock),
+        ),
+        DailyJob(
+            "risk_review",
+            parse_local_time(settings.worker_risk_review_time),
+            risk_review_job(clock),
         ),
     ]
 

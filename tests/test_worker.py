@@ -149,6 +149,7 @@ def test_navigator_worker_once_runs_what_is_due(
     monkeypatch.setenv("NAVIGATOR_SMS_PROVIDER", "fake")
     monkeypatch.setenv("NAVIGATOR_WORKER_QUEUE_BUILD_TIME", "23:59")
     monkeypatch.setenv("NAVIGATOR_WORKER_REMINDER_TIME", "23:59")
+    monkeypatch.setenv("NAVIGATOR_WORKER_RISK_REVIEW_TIME", "23:59")
     from app.settings import get_settings
 
     get_settings.cache_clear()
@@ -172,8 +173,9 @@ def test_the_real_daily_jobs_run_through_the_worker(database: Database, settings
 
     summary = worker.tick()
 
-    assert [job.name for job in jobs] == ["queue_build", "sms_schedule", "booking_requests"]
-    assert summary.ran == ["queue_build", "sms_schedule", "booking_requests"]
+    names = ["queue_build", "sms_schedule", "booking_requests", "risk_review"]
+    assert [job.name for job in jobs] == names
+    assert summary.ran == names
     assert summary.failed == []
     assert summary.dispatched == 1  # the week-ahead reminder, scheduled and sent at midday
     assert worker.tick().ran == []
@@ -185,7 +187,9 @@ def test_the_real_daily_jobs_run_through_the_worker(database: Database, settings
             clock.now(),
             clock.now(),
         )
-    _queue_run, sms_run, _bookings_run = _runs(database)
+    _queue_run, sms_run, _bookings_run, review_run = _runs(database)
+    # One appointment is too little to train on: the review says so and changes nothing.
+    assert review_run.summary == {"promoted": 0, "kept": 0, "not_trained": 1, "drift_alerts": 0}
     assert (sms_run.day, sms_run.started_at, sms_run.finished_at) == (
         TODAY,
         clock.now(),
@@ -245,3 +249,33 @@ def test_a_second_worker_does_not_rerun_a_job_another_finished_today(
 
     assert runs == [("build", TODAY), ("build", TOMORROW)]
     assert [run.status for run in _runs(database)] == ["succeeded", "succeeded"]
+
+
+def test_the_risk_review_works_once_a_local_month(database: Database, settings: Settings) -> None:
+    from app.risk.tables import RiskModelDecision
+    from app.worker import risk_review_job
+
+    first_of_month = TODAY.replace(day=1)
+    clock = local(first_of_month, 3)
+    worker = Worker(
+        database, settings, [DailyJob("risk_review", clock_time(2, 0), risk_review_job(clock))],
+        clock=clock,
+    )  # fmt: skip
+
+    assert worker.tick().ran == ["risk_review"]
+    clock.set(CALENDAR.at(first_of_month + timedelta(days=1), clock_time(3)))
+    assert worker.tick().ran == ["risk_review"]  # due daily, but this month is done
+    next_month = (first_of_month + timedelta(days=32)).replace(day=1)
+    clock.set(CALENDAR.at(next_month, clock_time(3)))
+    worker.tick()
+
+    runs = _runs(database)
+    assert [run.summary for run in runs] == [
+        {"promoted": 0, "kept": 0, "not_trained": 1, "drift_alerts": 0},
+        {"reviewed_earlier_this_month": 1},
+        {"promoted": 0, "kept": 0, "not_trained": 1, "drift_alerts": 0},
+    ]
+    with database.unit_of_work() as session:
+        decisions = list(session.scalars(select(RiskModelDecision)))
+        assert len(decisions) == 2
+        assert all("No challenger could be trained" in d.reason for d in decisions)

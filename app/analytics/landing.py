@@ -28,7 +28,7 @@ from app.errors import NotReadyError
 from app.feed.tables import DEAD_LETTER_STATUSES, FeedMessage
 from app.jobs.tables import JobRun, RunStatus
 from app.risk.card import FAIRNESS_LABELS
-from app.risk.repository import active_model
+from app.risk.repository import active_model, latest_decision
 from app.settings import Settings
 
 # What each daily job does, in words, and where a manager sees its work.
@@ -232,12 +232,28 @@ def feed_alerts(session: Session) -> list[Alert]:
 
 
 def model_alerts(session: Session) -> list[Alert]:
-    """Calibration and ranking flags the active model's card already records."""
+    """Calibration and ranking flags the active model's card already records, and calibration
+    drift since training found by the latest monthly review (app/risk/drift.py) when it was of
+    the model still active."""
     model = active_model(session)
     if model is None:
         return []
     card: dict[str, Any] = model.card or {}
+    review = latest_decision(session)
+    drift: dict[str, Any] = (review.drift or {}) if review is not None else {}
     alerts = [
+        Alert(
+            kind="model",
+            title="The risk model's calibration has drifted since training",
+            detail=str(alert.get("message")),
+            href="/model#drift-heading",
+            link_text="See the drift",
+        )
+        # The most recent month beyond the limit; the model page lists every month.
+        for alert in (drift.get("alerts") or [])[-1:]
+        if drift.get("model_version") == model.version
+    ]
+    alerts += [
         Alert(
             kind="model",
             title="The risk model is miscalibrated for a group",

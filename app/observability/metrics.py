@@ -5,7 +5,8 @@ set `PROMETHEUS_MULTIPROC_DIR` to an empty writable directory shared by the work
 Docker image does): counters and histograms are then written to files there and `/metrics`
 sums every worker. Without it each worker reports only its own requests.
 
-Gauges (call queue sizes, outbox backlog, messages by state, model version in use) are read
+Gauges (call queue sizes, outbox backlog, messages by state, model version in use, the risk
+model's drift and last monthly review) are read
 from the database when `/metrics` is scraped, so every worker reports the same figures. A
 table that does not exist yet (a feature not migrated) is skipped, never an error.
 """
@@ -30,7 +31,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import String, TextualSelect, text
+from sqlalchemy import JSON, String, TextualSelect, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -107,6 +108,7 @@ class ServiceCollector(Collector):
         yield from self._calls()
         yield from self._messages()
         yield from self._model()
+        yield from self._drift()
         yield from self._jobs()
 
     def _calls(self) -> Iterable[Metric]:
@@ -169,6 +171,81 @@ class ServiceCollector(Collector):
         for (version,) in rows:
             family.add_metric([str(version)], 1.0)
         yield family
+
+    def _drift(self) -> Iterable[Metric]:
+        """The latest monthly risk review (app/risk/review.py): when it ran, and its champion's
+        drift in the latest month with outcomes (calibration-in-the-large overall and by
+        group, AUROC, alerts beyond the drift limit)."""
+        rows = _rows(
+            self.database,
+            text(
+                "SELECT decided_at, outcome, drift FROM risk_model_decisions "
+                "ORDER BY decided_at DESC, id DESC LIMIT 1"
+            ).columns(decided_at=UTCDateTime, outcome=String, drift=JSON),
+        )
+        if not rows:
+            return
+        decided_at, outcome, drift = rows[0]
+        review = GaugeMetricFamily(
+            "navigator_risk_review_last_timestamp_seconds",
+            "When the monthly risk review last ran, by its decision (promoted, kept, not_trained).",
+            labels=["outcome"],
+        )
+        review.add_metric([str(outcome)], decided_at.timestamp())
+        yield review
+        months = (drift or {}).get("months") or []
+        if not months:
+            return
+        version = str(drift.get("model_version"))
+        latest = months[-1]
+        for name, help_text, value in (
+            (
+                "navigator_risk_drift_observed_minus_predicted",
+                "Observed DNA rate minus mean predicted risk (probability) in the latest month "
+                "since the model's training, by model version and month.",
+                latest.get("observed_minus_predicted"),
+            ),
+            (
+                "navigator_risk_drift_auroc",
+                "AUROC in the latest month since the model's training.",
+                latest.get("auroc"),
+            ),
+            (
+                "navigator_risk_drift_outcomes",
+                "Appointments with an outcome in the latest month since the model's training.",
+                latest.get("rows"),
+            ),
+        ):
+            if value is None:
+                continue
+            family = GaugeMetricFamily(name, help_text, labels=["version", "month"])
+            family.add_metric([version, str(latest.get("month"))], float(value))
+            yield family
+        alerts = GaugeMetricFamily(
+            "navigator_risk_drift_alerts",
+            "Months since the model's training whose calibration drifted beyond the limit.",
+            labels=["version"],
+        )
+        alerts.add_metric([version], float(len(drift.get("alerts") or [])))
+        yield alerts
+        limit = GaugeMetricFamily(
+            "navigator_risk_drift_calibration_limit",
+            "The drift alert limit on observed minus predicted (probability).",
+        )
+        limit.add_metric([], float(drift.get("limit") or 0.0))
+        yield limit
+        groups = GaugeMetricFamily(
+            "navigator_risk_drift_group_observed_minus_predicted",
+            "Observed minus predicted DNA rate in the latest month, by audit group.",
+            labels=["version", "attribute", "group"],
+        )
+        for attribute, entries in (latest.get("groups") or {}).items():
+            for entry in entries:
+                groups.add_metric(
+                    [version, str(attribute), str(entry["group"])],
+                    float(entry["observed_minus_predicted"]),
+                )
+        yield groups
 
     def _jobs(self) -> Iterable[Metric]:
         rows = _rows(

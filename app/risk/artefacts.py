@@ -58,6 +58,10 @@ class RiskArtefact:
     scorer: str = "model"
     logistic: Any = None
     base_rate: float = 0.0
+    # Per-group intercept recalibration (app/risk/recalibration.py): the audit attribute and
+    # one logit offset per group; empty unless it was switched on and helped on the test.
+    group_attribute: str = ""
+    group_offsets: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.used_features:
@@ -101,6 +105,8 @@ class RiskArtefact:
             "scorer": self.scorer,
             "logistic": self.logistic,
             "base_rate": float(self.base_rate),
+            "group_attribute": self.group_attribute,
+            "group_offsets": {str(k): float(v) for k, v in self.group_offsets.items()},
         }
 
 
@@ -176,4 +182,6 @@ def load_artefact(path: Path, expected_sha256: str) -> RiskArtefact:
         scorer=str(payload.get("scorer") or "model"),
         logistic=payload.get("logistic"),
         base_rate=float(payload.get("base_rate") or 0.0),
+        group_attribute=str(payload.get("group_attribute") or ""),
+        group_offsets={str(k): float(v) for k, v in (payload.get("group_offsets") or {}).items()},
     )

@@ -128,6 +128,7 @@ def build_card(
     comparison_callable: dict[str, Any] | None = None,
     validation: dict[str, Any] | None = None,
     active_scorer: str = "model",
+    group_recalibration: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     comparisons = {"all": comparison or {}, "callable": comparison_callable or {}}
     card = {
@@ -164,6 +165,7 @@ def build_card(
         "callable_note": CALLABLE_NOTE.format(days=call_horizon_days),
         "fairness": fairness,
         "calibration_by_group": calibration_by_group or {},
+        "group_recalibration": group_recalibration or {},
         "bands": bands,
         "intended_use": INTENDED_USE,
         "forbidden_uses": FORBIDDEN_USES,
@@ -286,6 +288,9 @@ def render_markdown(card: dict[str, Any]) -> str:
         lines.append("")
     lines += _selection_and_bands_lines(card)
     lines += _group_calibration_lines(card)
+    recalibration = card.get("group_recalibration") or {}
+    if recalibration.get("verdict"):
+        lines += ["## Per-group recalibration", "", recalibration["verdict"], ""]
     lines += [
         "## Hyperparameters",
         "",

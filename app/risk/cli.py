@@ -1,4 +1,4 @@
-"""`navigator train`, `navigator score` and `navigator model list|activate`."""
+"""`navigator train`, `navigator score` and `navigator model list|activate|review`."""
 
 from __future__ import annotations
 
@@ -14,9 +14,12 @@ from app.console import JsonFlag, emit, handles_domain_errors, progress_bar
 from app.db.session import Database
 from app.isodate import parse_iso_date
 from app.risk import repository, service
+from app.risk.review import retrain_and_decide
 from app.settings import Settings, get_settings
 
-model_app = typer.Typer(help="DNA-risk models: list them, activate one.", no_args_is_help=True)
+model_app = typer.Typer(
+    help="DNA-risk models: list them, activate one, review the active one.", no_args_is_help=True
+)
 
 
 def _local_midnight(day: date, settings: Settings) -> datetime:
@@ -215,6 +218,33 @@ def model_activate(
     finally:
         database.dispose()
     emit(result, f"Risk model {version} is now active.", as_json=as_json)
+
+
+@model_app.command("review")
+@handles_domain_errors
+def model_review(as_json: JsonFlag = False) -> None:
+    """Run the monthly review now: drift, a challenger, and a recorded decision."""
+    settings = get_settings()
+    database = Database(settings)
+    try:
+        with database.unit_of_work() as session:
+            decision = retrain_and_decide(session, settings, now=current_clock().now())
+            alerts = [str(alert["message"]) for alert in decision.drift.get("alerts") or []]
+            summary = decision.drift.get("summary")
+            result: dict[str, Any] = {
+                "outcome": decision.outcome,
+                "champion_version": decision.champion_version,
+                "challenger_version": decision.challenger_version,
+                "active_version": decision.active_version,
+                "reason": decision.reason,
+                "comparison": decision.comparison,
+                "drift_summary": summary,
+                "drift_alerts": alerts,
+            }
+    finally:
+        database.dispose()
+    lines = [str(result["reason"]), *([str(summary)] if summary else []), *alerts]
+    emit(result, "\n".join(lines), as_json=as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -15,9 +15,11 @@ from scipy import sparse
 from scipy.special import expit
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from app.reference.codes import AGE_BANDS, SEXES
+from app.reference.codes import AGE_BANDS, SEXES, ethnic_group
+from app.risk.features import AppointmentHistory
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 CAPTURE_SHARES = (0.1, 0.2, 0.3)
 RELIABILITY_BINS = 10
 BOOTSTRAP_REPLICATES = 200
@@ -254,6 +256,37 @@ def group_labels(attributes: dict[str, npt.NDArray[Any]]) -> dict[str, npt.NDArr
         "age_band": age_labels,
         "sex": sex,
     }
+
+
+def need_labels(history: AppointmentHistory, patient: IntArray) -> npt.NDArray[np.object_]:
+    labels = np.full(len(patient), "no recorded need", dtype=object)
+    needs = history.communication_needs[patient]
+    labels[np.array([bool(n) for n in needs], dtype=bool)] = "a communication need"
+    labels[history.learning_disability[patient]] = "a learning disability"
+    labels[history.interpreter_needed[patient]] = "an interpreter"
+    return labels
+
+
+def audit_groups(
+    history: AppointmentHistory, rows: IntArray, age_band: FloatArray, *, need: bool = True
+) -> dict[str, npt.NDArray[np.object_]]:
+    """The audit group of each appointment `rows` (positions in `history`) by ethnic group, IMD
+    quintile, Core20, age band, sex and (with `need`) need; `age_band` is the feature column."""
+    patient = history.patient[rows]
+    groups = group_labels(
+        {
+            "imd_decile": history.imd_decile[patient],
+            "core20": history.core20[patient],
+            "age_band": age_band,
+            "sex": history.sex[patient],
+            "ethnic_group": np.array(
+                [ethnic_group(str(c)) for c in history.ethnic_category[patient]], dtype=object
+            ),
+        }
+    )
+    if need:
+        groups["need"] = need_labels(history, patient)
+    return groups
 
 
 def fairness_table(

@@ -1,6 +1,6 @@
 """The model card page for managers (`/model`): the active DNA-risk model, how it compares with
-the baselines, its calibration chart and fairness table, and every registered model, which
-admins may activate."""
+the baselines, its calibration chart and fairness table, its drift since training and the
+monthly reviews' decisions, and every registered model, which admins may activate."""
 
 from __future__ import annotations
 
@@ -70,6 +70,65 @@ def calibration_chart(reliability: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+# Geometry of the drift chart: one point per month, observed minus predicted in points.
+DRIFT_WIDTH = 560
+DRIFT_HEIGHT = 260
+DRIFT_LEFT = 56
+DRIFT_RIGHT = 16
+DRIFT_TOP = 16
+DRIFT_BOTTOM = 44
+
+
+def drift_chart(months: list[dict[str, Any]], limit: float) -> dict[str, Any]:
+    """Each month's calibration-in-the-large (observed minus predicted DNA rate, in points)
+    with its 95% interval, the zero line and the alert limits, in chart coordinates."""
+    points_of = [
+        (m["observed_minus_predicted"] * 100, [v * 100 for v in m["observed_minus_predicted_ci"]])
+        for m in months
+    ]
+    largest = max([limit * 100 * 1.5, 1.0] + [max(abs(lo), abs(hi)) for _, (lo, hi) in points_of])
+    step = next(s for s in (0.5, 1, 2, 5, 10, 20, 50) if largest / s <= 4)
+    top = math.ceil(largest / step) * step
+    plot_width = DRIFT_WIDTH - DRIFT_LEFT - DRIFT_RIGHT
+    plot_height = DRIFT_HEIGHT - DRIFT_TOP - DRIFT_BOTTOM
+
+    def y(value: float) -> float:
+        return round(DRIFT_TOP + (top - value) / (2 * top) * plot_height, 1)
+
+    gap = plot_width / max(len(months), 1)
+    points = []
+    for index, (month, (value, (low, high))) in enumerate(zip(months, points_of, strict=True)):
+        points.append(
+            {
+                "x": round(DRIFT_LEFT + gap * (index + 0.5), 1),
+                "y": y(value),
+                "low_y": y(low),
+                "high_y": y(high),
+                "label": month["short_label"],
+                "flagged": bool(month.get("flag")),
+            }
+        )
+    count = round(top / step)
+    ticks = [
+        {"value": f"{i * step:+g}" if i else "0", "y": y(i * step)}
+        for i in range(-count, count + 1)
+    ]
+    return {
+        "width": DRIFT_WIDTH,
+        "height": DRIFT_HEIGHT,
+        "left": DRIFT_LEFT,
+        "right": DRIFT_WIDTH - DRIFT_RIGHT,
+        "top": DRIFT_TOP,
+        "bottom": DRIFT_HEIGHT - DRIFT_BOTTOM,
+        "zero_y": y(0),
+        "limit_high_y": y(limit * 100),
+        "limit_low_y": y(-limit * 100),
+        "polyline": " ".join(f"{p['x']},{p['y']}" for p in points),
+        "points": points,
+        "ticks": ticks,
+    }
+
+
 @router.get("/model")
 def model_card(request: Request, session: SessionDep, user: Manager) -> Response:
     models = service.list_models(session)
@@ -86,6 +145,13 @@ def model_card(request: Request, session: SessionDep, user: Manager) -> Response
     }
     if active is not None:
         context["chart"] = calibration_chart(active.card["metrics"].get("reliability") or [])
+    decisions = repository.list_decisions(session)
+    context["decisions"] = decisions
+    drift = decisions[0].drift if decisions else {}
+    context["drift"] = drift or None
+    context["reviewed_at"] = decisions[0].decided_at if decisions else None
+    if drift.get("months"):
+        context["drift_chart"] = drift_chart(drift["months"], float(drift["limit"]))
     return render(request, "risk/model.html", context)
 
 

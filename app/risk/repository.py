@@ -33,7 +33,7 @@ from app.appointments.tables import Appointment, AppointmentContact, Clinic
 from app.db.dialect import upsert
 from app.patients.tables import Patient
 from app.risk.features import NEVER, AppointmentHistory
-from app.risk.tables import RiskModel, RiskScore
+from app.risk.tables import RiskModel, RiskModelDecision, RiskScore
 
 
 def _epoch(column: Any) -> ColumnElement[int]:
@@ -204,3 +204,33 @@ def upsert_scores(session: Session, scores: list[dict[str, Any]]) -> None:
         )
         session.execute(statement, scores[offset : offset + UPSERT_BATCH])
     session.flush()
+
+
+# Monthly reviews.
+
+
+def add_decision(session: Session, decision: RiskModelDecision) -> RiskModelDecision:
+    session.add(decision)
+    session.flush()
+    return decision
+
+
+def list_decisions(session: Session, limit: int = 24) -> list[RiskModelDecision]:
+    return list(
+        session.scalars(
+            select(RiskModelDecision)
+            .order_by(RiskModelDecision.decided_at.desc(), RiskModelDecision.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def latest_decision(session: Session) -> RiskModelDecision | None:
+    decisions = list_decisions(session, limit=1)
+    return decisions[0] if decisions else None
+
+
+def decided_since(session: Session, moment: datetime) -> bool:
+    """Whether a review was recorded at or after `moment`."""
+    found = session.scalar(select(func.count()).where(RiskModelDecision.decided_at >= moment))
+    return bool(found)

@@ -79,8 +79,10 @@ MONOTONIC: dict[str, int] = {
 }
 SELECTION_FOLDS = 2
 # Each fold fits on at most this many rows (the latest before the fold): selection compares
-# settings, and on a million appointments a sample ranks them as well as every row does.
-SELECTION_MAX_FIT_ROWS = 100_000
+# settings, and on a million appointments a sample ranks them as well as every row does. At
+# 100,000 selection was half of training's CPU time on 200,000 appointments (84 of 168 CPU
+# seconds, scripts/bench_risk.py, 3 December 2026) and pushed 1,000,000 past the 180 s target.
+SELECTION_MAX_FIT_ROWS = 40_000
 MIN_FOLD_ROWS = 200
 
 

@@ -29,7 +29,6 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from app.console import NULL_PROGRESS, ProgressReporter
 from app.errors import ConflictError, InvalidInputError, NotFoundError, NotReadyError
-from app.reference.codes import ethnic_group
 from app.risk import repository
 from app.risk.artefacts import (
     RiskArtefact,
@@ -40,11 +39,12 @@ from app.risk.artefacts import (
 )
 from app.risk.card import build_card, write_card
 from app.risk.evaluation import (
+    audit_groups,
     capture_at_capacity,
     fairness_table,
     group_calibration,
-    group_labels,
     logistic_fit,
+    need_labels,
     paired_differences,
     reliability_curve,
     summary_metrics,
@@ -58,6 +58,9 @@ from app.risk.features import (
     scoring_moments,
 )
 from app.risk.reasons import explain
+from app.risk.recalibration import apply_offsets, fit_offsets
+from app.risk.recalibration import evaluate as evaluate_recalibration
+from app.risk.recalibration import verdict as recalibration_verdict
 from app.risk.selection import (
     COMMON,
     GRID,
@@ -96,6 +99,14 @@ class TrainingResult:
     card: dict[str, Any]
     directory: Path
     seconds: float
+    # The test period as the procedure was tested on it (fitted and calibrated on earlier
+    # outcomes only): appointment ids, outcomes (1 = DNA), the active scorer's risk, and
+    # whether each appointment was callable. The monthly review compares a challenger with the
+    # champion on these.
+    test_appointment_ids: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    test_outcomes: FloatArray = field(default_factory=lambda: np.zeros(0))
+    test_scores: FloatArray = field(default_factory=lambda: np.zeros(0))
+    test_callable: BoolArray = field(default_factory=lambda: np.zeros(0, bool))
 
 
 @dataclass
@@ -285,15 +296,6 @@ def _check_dates(history: AppointmentHistory, eligible: IntArray) -> None:
         )
 
 
-def _need_labels(history: AppointmentHistory, patient: IntArray) -> npt.NDArray[np.object_]:
-    labels = np.full(len(patient), "no recorded need", dtype=object)
-    needs = history.communication_needs[patient]
-    labels[np.array([bool(n) for n in needs], dtype=bool)] = "a communication need"
-    labels[history.learning_disability[patient]] = "a learning disability"
-    labels[history.interpreter_needed[patient]] = "an interpreter"
-    return labels
-
-
 def train_model(
     session: Session,
     settings: Settings,
@@ -385,8 +387,16 @@ def _train_model(
     ):
         part_y = y_all[part]
         if len(part) == 0 or part_y.sum() == 0 or part_y.sum() == len(part):
+            dates = (
+                f" (appointments from {_iso(start_s[part].min())[:10]} to "
+                f"{_iso(start_s[part].max())[:10]})"
+                if len(part)
+                else ""
+            )
             raise InvalidInputError(
-                f"the {name} period has no DNAs or no attendances; add more history"
+                f"the {name} period{dates} has {int(part_y.sum())} DNAs among {len(part)} "
+                "appointments with an outcome: training needs both DNAs and attendances in each "
+                "period; add more history"
             )
 
     progress.update(description="Building features")
@@ -430,14 +440,12 @@ def _train_model(
     )
     base_rate = float(y_all[split.fit].mean())
     baselines_on = _baseline_scorers(x, y_all, split.fit, choice.used, used_mask)
-    validation = _validation_scores(
-        y_all[split.calibration],
-        {
-            "model": p_calibration,
-            "logistic_regression": baselines_on["logistic_regression"](split.calibration),
-            "prior_dna_rate": prior_rate_scores(features[split.calibration], names, base_rate),
-        },
-    )
+    calibration_scores = {
+        "model": p_calibration,
+        "logistic_regression": baselines_on["logistic_regression"](split.calibration),
+        "prior_dna_rate": prior_rate_scores(features[split.calibration], names, base_rate),
+    }
+    validation = _validation_scores(y_all[split.calibration], calibration_scores)
     active_scorer = max(validation, key=lambda name: validation[name]["auroc"])
     progress.advance()
 
@@ -474,20 +482,34 @@ def _train_model(
 
     progress.update(description="Auditing fairness and calibration by group")
     test_rows = eligible[split.test]
-    patient = history.patient[test_rows]
-    groups = group_labels(
-        {
-            "imd_decile": history.imd_decile[patient],
-            "core20": history.core20[patient],
-            "age_band": features[split.test, names.index("age_band")],
-            "sex": history.sex[patient],
-            "ethnic_group": np.array(
-                [ethnic_group(str(c)) for c in history.ethnic_category[patient]], dtype=object
-            ),
-        }
+    groups = audit_groups(
+        history, test_rows, features[split.test, names.index("age_band")], need=False
     )
     fairness = fairness_table(y_test, p_test, groups, gap_limit=settings.risk_fairness_gap_limit)
-    groups["need"] = _need_labels(history, patient)
+    groups["need"] = need_labels(history, history.patient[test_rows])
+    test_scores = {
+        "model": p_test,
+        "logistic_regression": baseline_scores["logistic_regression"],
+        "prior_dna_rate": baseline_scores["prior_dna_rate"],
+    }[active_scorer]
+    age_column = names.index("age_band")
+    attribute = settings.risk_group_recalibration_attribute
+    recalibration = evaluate_recalibration(
+        attribute,
+        (
+            y_all[split.calibration],
+            calibration_scores[active_scorer],
+            audit_groups(
+                history, eligible[split.calibration], features[split.calibration, age_column]
+            )[attribute],
+        ),
+        (y_test, test_scores, groups[attribute]),
+    )
+    recalibrate = settings.risk_group_recalibration and recalibration["helps"]
+    if recalibrate:
+        test_scores = apply_offsets(
+            test_scores, groups[attribute], recalibration["offsets_from_calibration_period"]
+        )
     calibration_by_group = group_calibration(
         y_test,
         p_test,
@@ -522,8 +544,23 @@ def _train_model(
         base_rate=float(y_all.mean()),
     )
     latest = split.deploy_calibration
+    if recalibrate:
+        artefact.group_attribute = attribute
+        artefact.group_offsets = fit_offsets(
+            y_all[latest],
+            artefact.risk(features[latest]),
+            audit_groups(history, eligible[latest], features[latest, age_column])[attribute],
+        )
+    recalibration["applied_offsets"] = dict(artefact.group_offsets)
+    recalibration["setting_on"] = settings.risk_group_recalibration
+    recalibration["applied"] = bool(recalibrate)
+    recalibration["verdict"] = recalibration_verdict(
+        recalibration, settings.risk_group_recalibration, bool(recalibrate)
+    )
     latest_callable = lead_days[latest] >= settings.call_horizon_days
-    latest_risk = artefact.risk(features[latest])[latest_callable]
+    latest_risk = scorer_risk(artefact, history, eligible[latest], features[latest])[
+        latest_callable
+    ]
     latest_days = (history.start_s[eligible[latest]] // DAY_SECONDS)[latest_callable]
     bands = band_cutoffs(latest_risk, latest_days.astype(np.int64), settings)
     progress.advance()
@@ -595,6 +632,7 @@ def _train_model(
         comparison_callable=comparison_callable,
         validation=validation,
         active_scorer=active_scorer,
+        group_recalibration=recalibration,
     )
     write_card(card, directory)
     model = RiskModel(
@@ -612,7 +650,16 @@ def _train_model(
     progress.advance()
     seconds = time.perf_counter() - started
     logger.info("trained risk model %s on %d rows in %.1fs", model.version, len(eligible), seconds)
-    return TrainingResult(model=model, card=card, directory=directory, seconds=seconds)
+    return TrainingResult(
+        model=model,
+        card=card,
+        directory=directory,
+        seconds=seconds,
+        test_appointment_ids=history.appointment_id[test_rows],
+        test_outcomes=y_test,
+        test_scores=test_scores,
+        test_callable=callable_test,
+    )
 
 
 def _population_metrics(
@@ -683,6 +730,25 @@ def model_cutoffs(model: RiskModel, settings: Settings) -> dict[str, float]:
     if settings.risk_band_method == "fixed" or "high" not in bands:
         return {"medium": settings.risk_band_medium, "high": settings.risk_band_high}
     return {"medium": float(bands["medium"]), "high": float(bands["high"])}
+
+
+def scorer_risk(
+    artefact: RiskArtefact,
+    history: AppointmentHistory,
+    rows: IntArray,
+    features: FloatArray,
+    logit: FloatArray | None = None,
+) -> FloatArray:
+    """The risk the queue uses for `rows` (positions in `history`, whose features are
+    `features`): the artefact's active scorer, with per-group recalibration when the artefact
+    carries it (app/risk/recalibration.py)."""
+    risk = artefact.risk(features, logit)
+    if not artefact.group_offsets:
+        return risk
+    labels = audit_groups(history, rows, features[:, artefact.feature_names.index("age_band")])[
+        artefact.group_attribute
+    ]
+    return apply_offsets(risk, labels, artefact.group_offsets)
 
 
 def load_model_artefact(model: RiskModel) -> RiskArtefact:
@@ -762,7 +828,7 @@ def score_appointments(
     )
     with threads:
         logit = artefact.raw_logit(features)
-        risk = artefact.risk(features, logit)
+        risk = scorer_risk(artefact, history, rows, features, logit)
         lap("predict")
         reasons = explain(artefact, features, logit)
     bands = band_of(risk, model_cutoffs(model, settings))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, text
@@ -43,3 +44,29 @@ class RiskScore(Base):
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_risk_scores_band", "band"),)
+
+
+class DecisionOutcome(StrEnum):
+    PROMOTED = "promoted"  # the challenger became the active model
+    KEPT = "kept"  # the champion stays active
+    NOT_TRAINED = "not_trained"  # no challenger could be trained (the reason says why)
+
+
+class RiskModelDecision(Base):
+    """One monthly review: the champion's drift since it was trained, the challenger trained on
+    every outcome up to then, their paired comparison, and which became (or stayed) active."""
+
+    __tablename__ = "risk_model_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(16))
+    champion_version: Mapped[str | None] = mapped_column(String(64))
+    challenger_version: Mapped[str | None] = mapped_column(String(64))
+    active_version: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    # Aggregates only (AUROC, intervals, rates by month and group): never patient data.
+    comparison: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    drift: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_risk_model_decisions_decided_at", "decided_at"),)

@@ -15,6 +15,24 @@ got. The effects are chosen so that the realised data show:
 - some ethnic minority groups higher, and unrecorded ethnicity (Z/99) higher, because it
   travels with patchy engagement in real data.
 
+Real DNAs are not additive on the log-odds, so three documented interactions sit on top
+(issue 15: model comparisons on a purely additive trust flatter a logistic regression). Each
+is centred so the overall rates above barely move; `ADDITIVE_MODEL` switches all three off.
+
+- **Lead time with first attendance.** A long wait matters far more for a first appointment
+  (the referral problem may have resolved, the letter was months ago, no routine yet) than
+  for a follow-up: first appointments get an extra `first_lead_time_per_log_week` per log week
+  of lead time, centred at `first_lead_time_centre_days`, so short-notice first appointments
+  (urgent referrals) are *less* likely to be missed than average and long-wait ones much more.
+- **Deprivation with specialty.** The deprivation gradient is steeper in some specialties
+  (respiratory and dermatology: travel costs and repeated visits weigh on the poorest) and
+  flatter in others (cardiology): `deprivation_by_specialty` adds a per-decile slope for each
+  specialty, centred at the middle decile.
+- **Age with weekday.** Young adults (18-35) miss Monday and Friday appointments far more
+  (work and shifts), and fewer midweek; patients aged 65 and over miss fewer on Mondays and
+  Fridays and slightly more midweek: `young_adult_weekday` and `older_weekday` give the
+  log-odds by weekday (0 = Monday). Applied only when the caller passes the weekday.
+
 The same model gives the true effect of the service's interventions, so an analytics
 programme simulation can reuse `dna_probability`: a navigator call that reaches the patient
 multiplies the risk by about 0.7 (Erasmus MC RCT: -26%), an SMS reminder by about 0.95.
@@ -62,6 +80,12 @@ def _ethnic_group_effects() -> dict[str, float]:
     }
 
 
+def _deprivation_by_specialty() -> dict[str, float]:
+    # Extra log-odds per decile more deprived (centred at decile 5.5), by specialty; the
+    # additive gradient is about 0.049 per decile.
+    return {"340": 0.10, "330": 0.08, "120": 0.04, "320": -0.05, "110": -0.03}
+
+
 @dataclass(frozen=True)
 class DnaModel:
     """Every coefficient of the generator. Log-odds unless the name says relative risk."""
@@ -86,6 +110,12 @@ class DnaModel:
     learning_disability: float = 0.30
     specialty: dict[str, float] = field(default_factory=_specialty_effects)
     ethnic_group: dict[str, float] = field(default_factory=_ethnic_group_effects)
+    # Interactions (see the module docstring); zero in ADDITIVE_MODEL.
+    first_lead_time_per_log_week: float = 0.75
+    first_lead_time_centre_days: float = 30.0
+    deprivation_by_specialty: dict[str, float] = field(default_factory=_deprivation_by_specialty)
+    young_adult_weekday: tuple[float, ...] = (0.55, -0.25, -0.30, -0.25, 0.55, 0.0, 0.0)
+    older_weekday: tuple[float, ...] = (-0.35, 0.15, 0.20, 0.15, -0.35, 0.0, 0.0)
     # True effects of the service's contacts, as multipliers of the probability.
     navigator_call_reached_relative_risk: float = 0.70
     sms_reminder_relative_risk: float = 0.95
@@ -98,8 +128,56 @@ class DnaModel:
         lookup = np.vectorize(lambda group: self.ethnic_group.get(str(group), 0.0), otypes=[float])
         return np.asarray(lookup(groups), dtype=np.float64)
 
+    def deprivation_slope(self, codes: npt.NDArray[np.str_]) -> FloatArray:
+        """Each appointment's extra per-decile deprivation slope from its specialty."""
+        lookup = np.vectorize(
+            lambda code: self.deprivation_by_specialty.get(str(code), 0.0), otypes=[float]
+        )
+        return np.asarray(lookup(codes), dtype=np.float64)
+
 
 DEFAULT_MODEL = DnaModel()
+# The same trust with every interaction switched off: DNAs additive on the log-odds.
+ADDITIVE_MODEL = DnaModel(
+    first_lead_time_per_log_week=0.0,
+    deprivation_by_specialty={},
+    young_adult_weekday=(0.0,) * 7,
+    older_weekday=(0.0,) * 7,
+)
+
+
+def interaction_log_odds(
+    model: DnaModel,
+    *,
+    first_appointment: BoolArray,
+    lead_days: FloatArray,
+    imd_decile: IntArray,
+    age_years: FloatArray,
+    deprivation_slope: FloatArray | None = None,
+    weekday: IntArray | None = None,
+) -> FloatArray:
+    """The non-additive part of the log-odds (module docstring): lead time with first
+    attendance always; deprivation with specialty when `deprivation_slope` is given (from
+    `model.deprivation_slope(codes)`); age with weekday when `weekday` (0 = Monday) is given."""
+    lead = np.log1p(np.maximum(np.asarray(lead_days, dtype=np.float64), 0.0) / 7.0)
+    centre = math.log1p(model.first_lead_time_centre_days / 7.0)
+    log_odds = (
+        model.first_lead_time_per_log_week
+        * np.asarray(first_appointment, dtype=bool)
+        * (lead - centre)
+    )
+    decile = np.asarray(imd_decile)
+    if deprivation_slope is not None:
+        steps = np.where(decile > 0, 5.5 - np.clip(decile, 1, 10), 0.0)
+        log_odds = log_odds + np.asarray(deprivation_slope, dtype=np.float64) * steps
+    if weekday is not None:
+        age = np.asarray(age_years, dtype=np.float64)
+        day = np.clip(np.asarray(weekday, dtype=np.int64), 0, 6)
+        young = np.asarray(model.young_adult_weekday, dtype=np.float64)[day]
+        older = np.asarray(model.older_weekday, dtype=np.float64)[day]
+        log_odds = log_odds + np.where((age >= 18) & (age <= 35), young, 0.0)
+        log_odds = log_odds + np.where(age >= 65, older, 0.0)
+    return np.asarray(log_odds, dtype=np.float64)
 
 
 def dna_probability(
@@ -119,13 +197,16 @@ def dna_probability(
     latent_propensity: FloatArray,
     navigator_call_reached: BoolArray | None = None,
     sms_reminder: BoolArray | None = None,
+    deprivation_slope: FloatArray | None = None,
+    weekday: IntArray | None = None,
 ) -> FloatArray:
     """Probability of a DNA for each appointment (all arrays the same length).
 
     `imd_decile` 0 means unknown. `specialty_effect` and `ethnic_group_effect` come from
     `model.specialty_effect(codes)` and `model.ethnic_group_effect(groups)`, so a caller
     looking codes up once can reuse them; `latent_propensity` is the patient's draw from
-    N(0, model.latent_propensity_sd).
+    N(0, model.latent_propensity_sd). `deprivation_slope` and `weekday` switch on the
+    deprivation-with-specialty and age-with-weekday interactions (`interaction_log_odds`).
     """
     decile = np.asarray(imd_decile)
     deprivation = np.where(
@@ -151,6 +232,15 @@ def dna_probability(
         + model.learning_disability * learning_disability
         + ethnic_group_effect
         + latent_propensity
+        + interaction_log_odds(
+            model,
+            first_appointment=first_appointment,
+            lead_days=lead_days,
+            imd_decile=imd_decile,
+            age_years=age_years,
+            deprivation_slope=deprivation_slope,
+            weekday=weekday,
+        )
     )
     probability = 1.0 / (1.0 + np.exp(-log_odds))
     if navigator_call_reached is not None:

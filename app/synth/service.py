@@ -379,6 +379,8 @@ def write_trust(
     held = past & ~cancelled_by_patient & ~cancelled_by_provider
 
     specialty_effect = model.specialty_effect(specialty_codes)
+    deprivation_slope = model.deprivation_slope(specialty_codes)
+    start_weekday = (start_day.astype(np.int64) + 3) % 7  # 0 = Monday
     group_effect = model.ethnic_group_effect(group)[patient_of]
     dna = np.zeros(m, dtype=bool)
     prior_dnas = np.zeros(n, dtype=np.int64)
@@ -400,6 +402,8 @@ def write_trust(
             learning_disability=learning_disability[who],
             ethnic_group_effect=group_effect[at],
             latent_propensity=latent[who],
+            deprivation_slope=deprivation_slope[at],
+            weekday=start_weekday[at],
         )
         outcome = rng.random(len(at)) < probability
         dna[at] = outcome

@@ -68,6 +68,7 @@ def templates() -> Jinja2Templates:
     environment.globals["service_name"] = SERVICE_NAME
     environment.filters["local_datetime"] = local_datetime
     environment.filters["local_time"] = local_time
+    environment.filters["local_date"] = local_date
     return Jinja2Templates(env=environment)
 
 
@@ -85,6 +86,17 @@ def local_datetime(value: datetime | str | None, timezone: str = DEFAULT_TIMEZON
     if moment.tzinfo is None:  # stored moments are UTC
         moment = moment.replace(tzinfo=UTC)
     return _calendar(timezone).local(moment).strftime("%-d %b %Y %H:%M")
+
+
+def local_date(value: datetime | str | None, timezone: str = DEFAULT_TIMEZONE) -> str:
+    """A stored UTC moment as the trust's local calendar day, e.g. "3 December 2026"."""
+    if value is None or value == "":
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    day = _calendar(timezone).local(moment)
+    return f"{day.day} {day:%B %Y}"
 
 
 def local_time(value: datetime | str | None, timezone: str = DEFAULT_TIMEZONE) -> str:

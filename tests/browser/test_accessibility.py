@@ -178,3 +178,27 @@ def test_the_manager_dashboard_analytics_and_board_pack_with_figures_have_no_vio
     found += check(axe_page, url, f"/analytics?{query}")
     found += check(axe_page, url, f"/analytics/board-pack?{query}")
     assert found == [], "\n".join(found)
+
+
+def test_the_model_page_with_a_card_drift_and_reviews_has_no_violations(
+    axe_page: Page, live_server: LiveServer, session: Session, settings: Settings
+) -> None:
+    from datetime import timedelta
+
+    from app.risk import service
+    from app.risk.review import retrain_and_decide
+    from tests.risk.helpers import NOW, create_trust, risk_settings
+
+    create_trust(session, patients=300, past=2_500, future=50)
+    trained_before = NOW - timedelta(weeks=9)
+    service.train_model(session, risk_settings(settings), now=trained_before, as_of=trained_before)
+    retrain_and_decide(session, risk_settings(settings), now=NOW)
+    create_user(session, role=Role.MANAGER, username="axe-model")
+    session.commit()
+    url = live_server.url
+    _sign_in(axe_page, url, "axe-model")
+
+    found = check(axe_page, url, "/model")
+
+    expect(axe_page.locator("svg.risk-drift-chart")).to_be_visible()
+    assert found == [], "\n".join(found)

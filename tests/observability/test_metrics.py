@@ -151,3 +151,58 @@ def test_the_call_queue_gauge_counts_the_local_today_of_the_clock(
 
     assert today == {"ready": 2.0, "completed": 1.0}
     assert tomorrow == []
+
+
+def test_the_latest_risk_review_and_its_drift_are_gauges(
+    client: TestClient, session: Session
+) -> None:
+    from app.risk.tables import RiskModelDecision
+
+    reviewed = CALENDAR.at(TODAY, time(2, 0))
+    month = {
+        "month": "2026-11",
+        "rows": 812,
+        "observed_minus_predicted": 0.031,
+        "auroc": 0.71,
+        "groups": {"ethnic_group": [{"group": "Black or Black British",
+                                     "observed_minus_predicted": 0.052}]},
+    }  # fmt: skip
+    for at, outcome, months in (
+        (reviewed - timedelta(days=30), "promoted", []),
+        (reviewed, "kept", [{**month, "month": "2026-10", "rows": 900}, month]),
+    ):
+        session.add(
+            RiskModelDecision(
+                decided_at=at,
+                outcome=outcome,
+                champion_version="v-champion",
+                reason="recorded",
+                comparison={},
+                drift={
+                    "model_version": "v-champion",
+                    "limit": 0.02,
+                    "months": months,
+                    "alerts": [{"month": "2026-11", "message": "drifted"}],
+                },
+            )
+        )
+    session.commit()
+
+    samples = scrape(client)
+
+    assert samples["navigator_risk_review_last_timestamp_seconds"] == [
+        ({"outcome": "kept"}, reviewed.timestamp())
+    ]
+    latest = {"version": "v-champion", "month": "2026-11"}
+    assert samples["navigator_risk_drift_observed_minus_predicted"] == [(latest, 0.031)]
+    assert samples["navigator_risk_drift_auroc"] == [(latest, 0.71)]
+    assert samples["navigator_risk_drift_outcomes"] == [(latest, 812.0)]
+    assert samples["navigator_risk_drift_alerts"] == [({"version": "v-champion"}, 1.0)]
+    assert samples["navigator_risk_drift_calibration_limit"] == [({}, 0.02)]
+    assert samples["navigator_risk_drift_group_observed_minus_predicted"] == [
+        (
+            {"version": "v-champion", "attribute": "ethnic_group",
+             "group": "Black or Black British"},
+            0.052,
+        )
+    ]  # fmt: skip

@@ -157,3 +157,15 @@ def test_api_lists_models_shows_the_active_card_and_activates(
     assert response.json()["active"] is True
     assert app_client.get("/api/risk/models/active").json()["version"] == older
     assert app_client.post("/api/risk/models/nope/activate", headers=headers).status_code == 404
+
+
+def test_navigator_model_review_records_a_decision_even_without_data(
+    database: Database, cli_env: Settings, clock: FixedClock
+) -> None:
+    result = CliRunner().invoke(cli_app, ["model", "review", "--json"], obj=clock)
+
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.stdout)
+    assert decision["outcome"] == "not_trained"
+    assert "there are no appointments to train on" in decision["reason"]
+    assert decision["active_version"] is None

@@ -130,3 +130,42 @@ def test_the_calibration_chart_puts_perfect_calibration_on_the_diagonal() -> Non
     assert on_diagonal["x"] + on_diagonal["y"] == pytest.approx(chart["size"], abs=0.2)
     assert below["y"] > chart["size"] - below["x"]  # observed below predicted: under the line
     assert chart["ticks"][0]["value"] == "0%"
+
+
+@pytest.mark.slow
+def test_the_model_page_shows_drift_with_a_chart_and_table_and_every_review(
+    page_client: TestClient, session: Session, settings: Settings
+) -> None:
+    from datetime import timedelta
+
+    from app.risk.review import retrain_and_decide
+
+    create_trust(session, patients=300, past=2_500, future=50)
+    trained_before = NOW - timedelta(weeks=9)
+    champion = service.train_model(
+        session, risk_settings(settings), now=trained_before, as_of=trained_before
+    ).model.version
+    decision = retrain_and_decide(session, risk_settings(settings), now=NOW)
+    session.commit()
+    _sign_in_as(session, page_client, Role.MANAGER)
+
+    page = page_client.get("/model").text
+
+    drift = page.split('id="drift-heading"', 1)[1].split('id="reviews-heading"', 1)[0]
+    # The text summary comes first, then the chart, then the same figures as a table.
+    summary = drift.index("Since the model was trained on outcomes known before")
+    chart = drift.index('<svg class="risk-drift-chart" role="img"')
+    table = drift.index("Drift figures behind the chart, by month")
+    assert summary < chart < table
+    assert '<title id="drift-title">' in drift
+    assert f"for model {champion}" in drift
+    day = settings.calendar.today(NOW)
+    assert f"{day.day} {day:%B %Y}" in drift  # UK dates, not ISO
+    assert f"{day:%B %Y} (part)" in drift
+    assert "Calibration by group since training" in drift
+    assert "Ethnic group: White" in drift
+    reviews = page.split('id="reviews-heading"', 1)[1].split("All models", 1)[0]
+    assert decision.reason in reviews.replace("&#39;", "'")
+    assert {"promoted": "Challenger made active", "kept": "Active model kept"}[
+        decision.outcome
+    ] in reviews

@@ -6,9 +6,10 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from app.appointments.tables import Appointment
 from app.errors import InvalidInputError
 from app.risk import service
 from app.risk.artefacts import sha256_of
@@ -123,4 +124,29 @@ def test_a_single_class_is_refused(session: Session, settings: Settings) -> None
     tiny = risk_settings(settings, risk_min_training_rows=10, risk_min_training_dnas=1)
     with pytest.raises(InvalidInputError, match="were DNAs"):
         service.train_model(session, tiny, now=NOW, as_of=NOW)
+    assert session.scalar(select(func.count()).select_from(RiskModel)) == 0
+
+
+def test_every_appointment_missed_is_refused(session: Session, settings: Settings) -> None:
+    create_trust(session, patients=100, past=800, future=0)
+    session.execute(update(Appointment).values(attendance_code="3"))
+    with pytest.raises(InvalidInputError, match=r"were DNAs; training needs .* some attendances"):
+        service.train_model(session, risk_settings(settings), now=NOW, as_of=NOW)
+    assert session.scalar(select(func.count()).select_from(RiskModel)) == 0
+
+
+def test_a_latest_period_without_dnas_is_refused_naming_the_period(
+    session: Session, settings: Settings
+) -> None:
+    create_trust(session, patients=200, past=2_000, future=0)
+    recent = NOW - timedelta(weeks=12)  # the test period is about the latest 10 weeks
+    session.execute(
+        update(Appointment)
+        .where(Appointment.start_at >= recent, Appointment.attendance_code.in_(["3", "7"]))
+        .values(attendance_code="5")
+    )
+    with pytest.raises(
+        InvalidInputError, match=r"the test period \(appointments from .* has 0 DNAs"
+    ):
+        service.train_model(session, risk_settings(settings), now=NOW, as_of=NOW)
     assert session.scalar(select(func.count()).select_from(RiskModel)) == 0
