@@ -45,12 +45,15 @@ ROUTE_POLICY: dict[tuple[str, str], Access] = {
     ("GET", "/api/auth/me"): NAVIGATOR,
     # Audit log: managers
     ("GET", "/audit"): MANAGER,
+    ("POST", "/audit"): MANAGER,
+    ("POST", "/audit/export"): MANAGER,
     ("GET", "/api/audit"): MANAGER,
     # User administration: admins
     ("GET", "/admin/users"): ADMIN,
     ("GET", "/admin/users/new"): ADMIN,
     ("POST", "/admin/users"): ADMIN,
     ("POST", "/admin/users/{user_id}/role"): ADMIN,
+    ("GET", "/admin/users/{user_id}/deactivate"): ADMIN,
     ("POST", "/admin/users/{user_id}/deactivate"): ADMIN,
     ("POST", "/admin/users/{user_id}/activate"): ADMIN,
     ("POST", "/admin/users/{user_id}/unlock"): ADMIN,

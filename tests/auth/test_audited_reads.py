@@ -84,6 +84,7 @@ NO_PATIENT_RECORD = {
     "/account/password": "the signed-in user's own password form",
     "/admin/users": "staff accounts",
     "/admin/users/new": "a blank form",
+    "/admin/users/{user_id}/deactivate": "a confirmation question about an account",
     "/audit": "the audit trail itself: ids, never a record",
     "/api/audit": "the audit trail itself: ids, never a record",
     "/analytics": "aggregates over groups",
