@@ -131,8 +131,11 @@ ROUTE_POLICY: dict[tuple[str, str], Access] = {
     ("POST", "/account/password"): NAVIGATOR,
     ("GET", "/manage/queues"): MANAGER,
     ("GET", "/manage/scripts"): MANAGER,
+    ("POST", "/manage/scripts"): MANAGER,
     ("GET", "/manage/scripts/{slug}"): MANAGER,
     ("POST", "/manage/scripts/{slug}"): MANAGER,
+    ("GET", "/manage/scripts/{slug}/compare"): MANAGER,
+    ("POST", "/manage/scripts/{slug}/revert"): MANAGER,
     # SMS: navigators read a patient's messages; managers see stats and edit templates
     ("GET", "/api/sms/patients/{patient_id}/messages"): NAVIGATOR,
     ("GET", "/api/sms/appointments/{appointment_id}/messages"): NAVIGATOR,

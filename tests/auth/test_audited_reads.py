@@ -106,6 +106,7 @@ NO_PATIENT_RECORD = {
     "/api/calls/documents/{slug}": "call scripts and SOPs",
     "/manage/scripts": "call scripts and SOPs",
     "/manage/scripts/{slug}": "call scripts and SOPs",
+    "/manage/scripts/{slug}/compare": "call scripts and SOPs",
     "/api/feed/dead-letters": "failed feed messages: PAS keys and errors, no record",
     "/feed": "failed feed messages: PAS keys and errors, no record",
     "/api/risk/models": "model registry",
