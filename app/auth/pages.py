@@ -347,20 +347,39 @@ def change_role(
     return _after_change("role", user)
 
 
+def _deactivate_page(
+    request: Request,
+    session: Session,
+    account: User,
+    admin: User,
+    *,
+    refusal: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    refusal = refusal or service.deactivation_refusal(session, account, changed_by=admin.id)
+    return render(
+        request,
+        "auth/user_deactivate.html",
+        {
+            "page_title": f"Deactivate {account.username}",
+            "account": account,
+            "refusal": refusal,
+            "errors": {"account": refusal} if refusal and status_code != 200 else {},
+        },
+        status_code=status_code,
+    )
+
+
 @router.get("/admin/users/{user_id}/deactivate")
 def confirm_deactivate(
     user_id: int,
     request: Request,
-    _admin: Admin,
+    admin: Admin,
     session: SessionDep,
 ) -> Response:
-    """Deactivating signs the person out at once and stops their work: asked first."""
-    account = service.get_user(session, user_id)
-    return render(
-        request,
-        "auth/user_deactivate.html",
-        {"page_title": f"Deactivate {account.username}", "account": account, "errors": {}},
-    )
+    """Deactivating signs the person out at once and stops their work: asked first, and
+    when it is not allowed the page says why before anyone presses a button."""
+    return _deactivate_page(request, session, service.get_user(session, user_id), admin)
 
 
 @router.post("/admin/users/{user_id}/deactivate")
@@ -377,8 +396,9 @@ def deactivate(
         user = service.set_active(session, user_id=user_id, active=False, changed_by=admin.id)
     except ConflictError as error:
         session.rollback()
-        return _users_page(
-            request, session, errors={f"deactivate-{user_id}": error.message}, status_code=409
+        account = service.get_user(session, user_id)
+        return _deactivate_page(
+            request, session, account, admin, refusal=error.message, status_code=409
         )
     return _after_change("deactivated", user)
 

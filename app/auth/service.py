@@ -261,13 +261,21 @@ def change_role(session: Session, *, user_id: int, role: Role, changed_by: int) 
     return user
 
 
+def deactivation_refusal(session: Session, user: User, *, changed_by: int) -> str | None:
+    """Why `changed_by` may not deactivate `user`, in words; None when they may."""
+    if user.id == changed_by:
+        return OWN_ACCOUNT_DEACTIVATED
+    if user.role == Role.ADMIN.value and user.active and _admins_left_after(session, user) == 0:
+        return LAST_ADMIN_DEACTIVATED
+    return None
+
+
 def set_active(session: Session, *, user_id: int, active: bool, changed_by: int) -> User:
     user = get_user(session, user_id)
     if not active:
-        if user.id == changed_by:
-            raise ConflictError(OWN_ACCOUNT_DEACTIVATED)
-        if user.role == Role.ADMIN.value and _admins_left_after(session, user) == 0:
-            raise ConflictError(LAST_ADMIN_DEACTIVATED)
+        refusal = deactivation_refusal(session, user, changed_by=changed_by)
+        if refusal:
+            raise ConflictError(refusal)
         # Deactivation signs the account out everywhere at once.
         session.execute(delete(UserSession).where(UserSession.user_id == user.id))
     user.active = active

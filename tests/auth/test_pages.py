@@ -225,9 +225,10 @@ def test_the_last_admin_cannot_be_demoted_or_deactivate_themselves(
     )
     assert "permission" not in demoted.text
     assert deactivated.status_code == 409
-    assert f'<a href="#deactivate-{admin.id}">You cannot deactivate your own account' in (
-        deactivated.text
-    )
+    assert '<a href="#account">You cannot deactivate your own account' in deactivated.text
+    asked = page_client.get(f"/admin/users/{admin.id}/deactivate")
+    assert "You cannot deactivate your own account: ask another administrator" in asked.text
+    assert "Yes, deactivate" not in asked.text
     session.expire_all()
     still = session.get(User, admin.id)
     assert still is not None
