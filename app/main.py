@@ -28,6 +28,7 @@ from app.auth.router import router as auth_router
 from app.bookings.pages import router as bookings_pages
 from app.calls.pages import router as calls_pages
 from app.calls.router import router as calls_router
+from app.calls.script_pages import router as calls_script_pages
 from app.clock import SYSTEM_CLOCK, Clock
 from app.db.admission import AdmissionMiddleware
 from app.db.errors import install_database_error_handlers
@@ -211,6 +212,7 @@ def create_app(
     app.include_router(ui_pages)
     app.include_router(calls_router)
     app.include_router(calls_pages)
+    app.include_router(calls_script_pages)
     app.include_router(bookings_pages)
     app.include_router(sms_router)
     app.include_router(sms_webhooks_router)

@@ -216,6 +216,8 @@ PAGE_DATE_FIELDS = [
     ("/analytics/board-pack", "from", {"period": "custom", "to": "1/11/2026"}),
     ("/targeting", "from", {}),
     ("/targeting", "to", {}),
+    ("/sms", "from", {"to": "1/11/2026"}),
+    ("/sms", "to", {"from": "1/11/2026"}),
 ]
 
 

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
+import json
+import re
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import nhs_number
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth import service
 from app.auth.audit import AuditFilter, UnusualAccess, list_audit, record_audit, unusual_access
+from app.auth.audit_words import ACTION_WORDS, action_words
 from app.auth.dependencies import SESSION_COOKIE, current_user, require_role, verify_csrf
 from app.auth.roles import Role
 from app.auth.signin import (
@@ -26,8 +35,9 @@ from app.auth.signin import (
 from app.auth.tables import User
 from app.clock import get_clock
 from app.db.session import SessionDep
-from app.errors import DomainError, TooManyRequestsError
+from app.errors import ConflictError, DomainError, TooManyRequestsError
 from app.isodate import parse_date_parts
+from app.patients.tables import Patient
 from app.settings import Settings
 from app.ui.templating import render
 
@@ -278,14 +288,25 @@ def create_user(
 ) -> Response:
     values = {"username": username, "role": role}
     errors: dict[str, str] = {}
+
+    def add(field: str, message: str) -> None:
+        errors[field] = f"{errors[field]}. {message}" if field in errors else message
+
+    # Every problem at once: the form's own checks and the account rules together.
     if not username.strip():
-        errors["username"] = "Enter a username"
+        add("username", "Enter a username")
     if role not in {r.value for r in Role}:
-        errors["role"] = "Select a role"
+        add("role", "Select a role")
     if not password:
-        errors["password"] = "Enter a password"  # noqa: S105 - a message, not a secret
+        add("password", "Enter a password")
     elif password != password_confirm:
-        errors["password_confirm"] = "The passwords do not match"  # noqa: S105
+        add("password_confirm", "The passwords do not match")
+    for problem in service.user_problems(session, username=username, password=password):
+        if problem["field"] == "username" and not username.strip():
+            continue
+        if problem["field"] == "password" and not password:
+            continue
+        add(problem["field"], problem["message"])
     if not errors:
         try:
             user = service.create_user(
@@ -316,17 +337,69 @@ def change_role(
         return _users_page(
             request, session, errors={f"role-{user_id}": "Select a role"}, status_code=422
         )
-    user = service.change_role(session, user_id=user_id, role=Role(role), changed_by=admin.id)
+    try:
+        user = service.change_role(session, user_id=user_id, role=Role(role), changed_by=admin.id)
+    except ConflictError as error:
+        session.rollback()
+        return _users_page(
+            request, session, errors={f"role-{user_id}": error.message}, status_code=409
+        )
     return _after_change("role", user)
+
+
+def _deactivate_page(
+    request: Request,
+    session: Session,
+    account: User,
+    admin: User,
+    *,
+    refusal: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    refusal = refusal or service.deactivation_refusal(session, account, changed_by=admin.id)
+    return render(
+        request,
+        "auth/user_deactivate.html",
+        {
+            "page_title": f"Deactivate {account.username}",
+            "account": account,
+            "refusal": refusal,
+            "errors": {"account": refusal} if refusal and status_code != 200 else {},
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/admin/users/{user_id}/deactivate")
+def confirm_deactivate(
+    user_id: int,
+    request: Request,
+    admin: Admin,
+    session: SessionDep,
+) -> Response:
+    """Deactivating signs the person out at once and stops their work: asked first, and
+    when it is not allowed the page says why before anyone presses a button."""
+    return _deactivate_page(request, session, service.get_user(session, user_id), admin)
 
 
 @router.post("/admin/users/{user_id}/deactivate")
 def deactivate(
     user_id: int,
+    request: Request,
     admin: Admin,
     session: SessionDep,
+    confirm: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
-    user = service.set_active(session, user_id=user_id, active=False, changed_by=admin.id)
+    if confirm != "yes":
+        return RedirectResponse(f"/admin/users/{user_id}/deactivate", status_code=303)
+    try:
+        user = service.set_active(session, user_id=user_id, active=False, changed_by=admin.id)
+    except ConflictError as error:
+        session.rollback()
+        account = service.get_user(session, user_id)
+        return _deactivate_page(
+            request, session, account, admin, refusal=error.message, status_code=409
+        )
     return _after_change("deactivated", user)
 
 
@@ -351,77 +424,147 @@ def unlock(
 
 
 # --- audit log (managers) -------------------------------------------------------------------
+# Filters come from the query string (links, bookmarks) or from the form, which is POSTed so
+# that an NHS number never sits in a web address, a browser history or an access log.
+
+Manager = Annotated[User, Depends(require_role(Role.MANAGER))]
+AUDIT_FIELDS = ("username", "action", "nhs_number", "patient_id")
+AUDIT_DATES = ("date", "from", "to")
+AUDIT_EXPORT_LIMIT = 50_000
+DATE_LABELS = {"date": "Date", "from": "The first day", "to": "The last day"}
 
 
-def _parse_day(day: str, month: str, year: str) -> date | None:
+def _parse_day(day: str, month: str, year: str, label: str = "Date") -> date | None:
     if not (day or month or year):
         return None
     try:
         return parse_date_parts(day, month, year)
     except ValueError:
-        raise ValueError("Date must be a real date, for example 24 11 2026") from None
+        raise ValueError(f"{label} must be a real date, for example 24 11 2026") from None
 
 
-@router.get("/audit")
-def audit_page(
-    request: Request,
-    _manager: Annotated[User, Depends(require_role(Role.MANAGER))],
-    session: SessionDep,
-    username: Annotated[str, Query(max_length=64)] = "",
-    patient_id: Annotated[str, Query(max_length=20)] = "",
-    day: Annotated[str, Query(alias="date-day", max_length=4)] = "",
-    month: Annotated[str, Query(alias="date-month", max_length=4)] = "",
-    year: Annotated[str, Query(alias="date-year", max_length=6)] = "",
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-) -> Response:
+@dataclass
+class AuditQuery:
+    """What the audit page was asked, as typed, and the filter it makes."""
+
+    values: dict[str, str]
+    errors: dict[str, str]
+    filters: AuditFilter
+    first: date | None
+    last: date | None
+
+
+def _audit_query(session: Session, source: Mapping[str, Any], *, from_form: bool) -> AuditQuery:
+    values = {key: str(source.get(key) or "").strip()[:64] for key in AUDIT_FIELDS}
+    for name in AUDIT_DATES:
+        for part in ("day", "month", "year"):
+            key = f"{name}-{part}"
+            values[key] = str(source.get(key) or "").strip()[:6]
     errors: dict[str, str] = {}
     patient: int | None = None
-    if patient_id.strip():
-        if patient_id.strip().isdigit():
-            patient = int(patient_id.strip())
+    if values["nhs_number"] and not from_form:
+        # Never read from a web address: it would be kept in histories and logs.
+        errors["nhs_number"] = "Enter the NHS number in the form, not in the web address"
+        values["nhs_number"] = ""
+    elif values["nhs_number"]:
+        digits = re.sub(r"[\s-]", "", values["nhs_number"])
+        if not (len(digits) == 10 and digits.isdigit() and nhs_number.is_valid(digits)):
+            errors["nhs_number"] = "Enter a valid NHS number, 10 digits, for example 999 123 4560"
+        else:
+            patient = session.scalar(select(Patient.id).where(Patient.nhs_number == digits))
+            if patient is None:
+                errors["nhs_number"] = "No patient has that NHS number"
+    if values["patient_id"]:
+        if values["patient_id"].isdigit() and len(values["patient_id"]) <= 12:
+            patient = int(values["patient_id"])
         else:
             errors["patient_id"] = "Patient id must be a number"
-    on: date | None = None
-    try:
-        on = _parse_day(day.strip(), month.strip(), year.strip())
-    except ValueError as error:
-        errors["date"] = str(error)
+    if values["action"] and values["action"] not in ACTION_WORDS:
+        errors["action"] = "Choose an action from the list"
+    days: dict[str, date | None] = {}
+    for name in AUDIT_DATES:
+        try:
+            days[name] = _parse_day(
+                values[f"{name}-day"],
+                values[f"{name}-month"],
+                values[f"{name}-year"],
+                DATE_LABELS[name],
+            )
+        except ValueError as error:
+            errors[name] = str(error)
+    first = days.get("from") or days.get("date")
+    last = days.get("to") or days.get("date")
+    chosen_from, chosen_to = days.get("from"), days.get("to")
+    if chosen_from is not None and chosen_to is not None and chosen_to < chosen_from:
+        errors["to"] = (
+            f"The last day ({chosen_to:%-d %b %Y}) is before the first day "
+            f"({chosen_from:%-d %b %Y})"
+        )
+    return AuditQuery(
+        values=values,
+        errors=errors,
+        filters=AuditFilter(
+            username=values["username"] or None,
+            patient_id=patient,
+            action=values["action"] or None,
+        ),
+        first=first,
+        last=last,
+    )
+
+
+def _by_words(item: tuple[str, str]) -> str:
+    return item[1]
+
+
+def _bounded(query: AuditQuery, settings: Settings) -> AuditFilter:
+    start = settings.calendar.day_start(query.first) if query.first else None
+    end = settings.calendar.day_start(query.last + timedelta(days=1)) if query.last else None
+    return replace(query.filters, occurred_from=start, occurred_to=end)
+
+
+def _audit_page(
+    request: Request,
+    session: Session,
+    manager: User,
+    source: Mapping[str, Any],
+    *,
+    from_form: bool,
+    page: int = 1,
+) -> Response:
+    query = _audit_query(session, source, from_form=from_form)
     rows: list = []
     total = 0
     findings: list[UnusualAccess] = []
     settings = _settings(request)
-    if not errors:
-        start, end = settings.calendar.day_bounds(on) if on else (None, None)
-        now = get_clock(request).now()
+    now = get_clock(request).now()
+    if not query.errors:
+        filters = _bounded(query, settings)
         findings = unusual_access(
             session,
-            start=start or now - timedelta(hours=24),
-            end=end or now,
+            start=filters.occurred_from or now - timedelta(hours=24),
+            end=filters.occurred_to or now,
             calendar=settings.calendar,
             patients_per_hour_limit=settings.audit_unusual_patients_per_hour,
         )
         rows, total = list_audit(
-            session,
-            AuditFilter(
-                username=username or None,
-                patient_id=patient,
-                occurred_from=start,
-                occurred_to=end,
-            ),
-            limit=AUDIT_PAGE_SIZE,
-            offset=(page - 1) * AUDIT_PAGE_SIZE,
+            session, filters, limit=AUDIT_PAGE_SIZE, offset=(page - 1) * AUDIT_PAGE_SIZE
         )
-    filters = {
-        "username": username,
-        "patient_id": patient_id,
-        "date-day": day,
-        "date-month": month,
-        "date-year": year,
-    }
-
-    def page_link(number: int) -> str:
-        return "/audit?" + urlencode({**filters, "page": number})
-
+        if filters.patient_id is not None:
+            record_audit(
+                session,
+                user_id=manager.id,
+                action="audit.patient_filtered",
+                patient_id=filters.patient_id,
+                detail={"entries": total},
+                now=now,
+            )
+    if query.first and query.last and query.first != query.last:
+        period = f"{query.first:%-d %b %Y} to {query.last:%-d %b %Y}"
+    elif query.first or query.last:
+        period = f"{(query.first or query.last):%-d %b %Y}"
+    else:
+        period = "the last 24 hours"
     return render(
         request,
         "auth/audit.html",
@@ -430,18 +573,96 @@ def audit_page(
             "rows": rows,
             "total": total,
             "findings": findings,
-            "findings_period": "that day" if on else "the last 24 hours",
+            "findings_period": period,
             "patients_per_hour_limit": settings.audit_unusual_patients_per_hour,
-            "filters": filters,
-            "date_value": {"day": day, "month": month, "year": year},
-            "errors": errors,
-            "timezone": _settings(request).timezone,
-            "previous_link": page_link(page - 1) if page > 1 else None,
-            "next_link": page_link(page + 1) if page * AUDIT_PAGE_SIZE < total else None,
+            "values": query.values,
+            "actions": [
+                ("", "Any action"),
+                *sorted(ACTION_WORDS.items(), key=lambda item: item[1]),
+            ],
+            "action_words": ACTION_WORDS,
+            "date_values": {
+                name: {part: query.values[f"{name}-{part}"] for part in ("day", "month", "year")}
+                for name in AUDIT_DATES
+            },
+            "errors": query.errors,
+            "timezone": settings.timezone,
             "page": page,
+            "has_previous": page > 1,
+            "has_next": page * AUDIT_PAGE_SIZE < total,
         },
-        status_code=422 if errors else 200,
+        status_code=422 if query.errors else 200,
     )
+
+
+@router.get("/audit")
+def audit_page(
+    request: Request,
+    manager: Manager,
+    session: SessionDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    return _audit_page(request, session, manager, request.query_params, from_form=False, page=page)
+
+
+def _page_number(text: str) -> int:
+    return int(text) if text.isdigit() and 1 <= int(text) <= 100_000 else 1
+
+
+@router.post("/audit")
+async def audit_search(request: Request, manager: Manager, session: SessionDep) -> Response:
+    form = await request.form()
+    page = _page_number(str(form.get("page") or "1"))
+    return _audit_page(request, session, manager, form, from_form=True, page=page)
+
+
+@router.post("/audit/export")
+async def audit_export(request: Request, manager: Manager, session: SessionDep) -> Response:
+    """The filtered entries as CSV (newest first), itself recorded in the audit log."""
+    form = await request.form()
+    query = _audit_query(session, form, from_form=True)
+    if query.errors:
+        return _audit_page(request, session, manager, form, from_form=True)
+    settings = _settings(request)
+    filters = _bounded(query, settings)
+    rows, total = list_audit(session, filters, limit=AUDIT_EXPORT_LIMIT)
+    record_audit(
+        session,
+        user_id=manager.id,
+        action="audit.exported",
+        patient_id=filters.patient_id,
+        detail={
+            "rows": len(rows),
+            "filter": {
+                "username": filters.username,
+                "action": filters.action,
+                "from": query.first.isoformat() if query.first else None,
+                "to": query.last.isoformat() if query.last else None,
+            },
+        },
+        now=get_clock(request).now(),
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["when", "username", "action", "action_code", "patient_id", "appointment_id", "detail"]
+    )
+    for row in rows:
+        writer.writerow(
+            [
+                settings.calendar.local(row.event.occurred_at).strftime("%d/%m/%Y %H:%M:%S"),
+                row.username or "",
+                action_words(row.event.action),
+                row.event.action,
+                "" if row.event.patient_id is None else row.event.patient_id,
+                "" if row.event.appointment_id is None else row.event.appointment_id,
+                json.dumps(row.event.detail, sort_keys=True) if row.event.detail else "",
+            ]
+        )
+    headers = {"Content-Disposition": 'attachment; filename="audit-log.csv"'}
+    if total > len(rows):
+        headers["X-Navigator-Truncated"] = f"{len(rows)} of {total}"
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 # --- my account: change my own password -----------------------------------------------------

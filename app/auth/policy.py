@@ -45,12 +45,15 @@ ROUTE_POLICY: dict[tuple[str, str], Access] = {
     ("GET", "/api/auth/me"): NAVIGATOR,
     # Audit log: managers
     ("GET", "/audit"): MANAGER,
+    ("POST", "/audit"): MANAGER,
+    ("POST", "/audit/export"): MANAGER,
     ("GET", "/api/audit"): MANAGER,
     # User administration: admins
     ("GET", "/admin/users"): ADMIN,
     ("GET", "/admin/users/new"): ADMIN,
     ("POST", "/admin/users"): ADMIN,
     ("POST", "/admin/users/{user_id}/role"): ADMIN,
+    ("GET", "/admin/users/{user_id}/deactivate"): ADMIN,
     ("POST", "/admin/users/{user_id}/deactivate"): ADMIN,
     ("POST", "/admin/users/{user_id}/activate"): ADMIN,
     ("POST", "/admin/users/{user_id}/unlock"): ADMIN,
@@ -128,8 +131,11 @@ ROUTE_POLICY: dict[tuple[str, str], Access] = {
     ("POST", "/account/password"): NAVIGATOR,
     ("GET", "/manage/queues"): MANAGER,
     ("GET", "/manage/scripts"): MANAGER,
+    ("POST", "/manage/scripts"): MANAGER,
     ("GET", "/manage/scripts/{slug}"): MANAGER,
     ("POST", "/manage/scripts/{slug}"): MANAGER,
+    ("GET", "/manage/scripts/{slug}/compare"): MANAGER,
+    ("POST", "/manage/scripts/{slug}/revert"): MANAGER,
     # SMS: navigators read a patient's messages; managers see stats and edit templates
     ("GET", "/api/sms/patients/{patient_id}/messages"): NAVIGATOR,
     ("GET", "/api/sms/appointments/{appointment_id}/messages"): NAVIGATOR,

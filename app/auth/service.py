@@ -19,7 +19,7 @@ from app.auth.audit import record_audit
 from app.auth.passwords import hash_password, needs_rehash, password_problems, verify_password
 from app.auth.roles import Role
 from app.auth.tables import User, UserSession
-from app.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from app.errors import ConflictError, InvalidInputError, NotFoundError
 from app.settings import Settings
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -71,6 +71,29 @@ def validate_new_password(password: str, *, username: str) -> None:
         )
 
 
+USERNAME_TAKEN = "That username is taken"
+
+
+def user_problems(session: Session, *, username: str, password: str) -> list[dict[str, str]]:
+    """Every reason a new account cannot be created, all at once (empty when it can)."""
+    username = normalise_username(username)
+    problems: list[dict[str, str]] = []
+    if not USERNAME_PATTERN.match(username):
+        problems.append(
+            {
+                "field": "username",
+                "message": "Username must be 2 to 64 characters: letters, digits, '.', '_' or '-'",
+            }
+        )
+    elif session.scalar(select(User.id).where(User.username == username)) is not None:
+        problems.append({"field": "username", "message": USERNAME_TAKEN})
+    problems += [
+        {"field": "password", "message": problem}
+        for problem in password_problems(password, username=username)
+    ]
+    return problems
+
+
 def create_user(
     session: Session,
     *,
@@ -80,17 +103,11 @@ def create_user(
     created_by: int | None = None,
 ) -> User:
     username = normalise_username(username)
-    if not USERNAME_PATTERN.match(username):
-        raise InvalidInputError(
-            "Username must be 2 to 64 characters: letters, digits, '.', '_' or '-'",
-            details=[{"field": "username", "message": "Enter a valid username"}],
-        )
-    validate_new_password(password, username=username)
-    if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise ConflictError(
-            "An account with that username already exists",
-            details=[{"field": "username", "message": "That username is taken"}],
-        )
+    problems = user_problems(session, username=username, password=password)
+    if problems == [{"field": "username", "message": USERNAME_TAKEN}]:
+        raise ConflictError("An account with that username already exists", details=problems)
+    if problems:
+        raise InvalidInputError(problems[0]["message"], details=problems)
     user = User(
         username=username,
         role=Role(role).value,
@@ -198,6 +215,21 @@ def change_own_password(
     return signed_out
 
 
+# Refusals that protect the service from locking every administrator out: answered 409 (the
+# state of the accounts forbids it), in words, never as "no permission".
+LAST_ADMIN_DEMOTED = (
+    "The last active administrator cannot lose the admin role: give another account the "
+    "admin role first, so someone can still manage accounts"
+)
+LAST_ADMIN_DEACTIVATED = (
+    "The last active administrator cannot be deactivated: give another account the admin "
+    "role first, so someone can still manage accounts"
+)
+OWN_ACCOUNT_DEACTIVATED = (
+    "You cannot deactivate your own account: ask another administrator to do it"
+)
+
+
 def _admins_left_after(session: Session, user: User) -> int:
     return (
         session.scalar(
@@ -216,7 +248,7 @@ def change_role(session: Session, *, user_id: int, role: Role, changed_by: int) 
         and role != Role.ADMIN
         and _admins_left_after(session, user) == 0
     ):
-        raise PermissionDeniedError("The last active administrator cannot lose the admin role")
+        raise ConflictError(LAST_ADMIN_DEMOTED)
     previous = user.role
     user.role = Role(role).value
     session.flush()
@@ -229,13 +261,21 @@ def change_role(session: Session, *, user_id: int, role: Role, changed_by: int) 
     return user
 
 
+def deactivation_refusal(session: Session, user: User, *, changed_by: int) -> str | None:
+    """Why `changed_by` may not deactivate `user`, in words; None when they may."""
+    if user.id == changed_by:
+        return OWN_ACCOUNT_DEACTIVATED
+    if user.role == Role.ADMIN.value and user.active and _admins_left_after(session, user) == 0:
+        return LAST_ADMIN_DEACTIVATED
+    return None
+
+
 def set_active(session: Session, *, user_id: int, active: bool, changed_by: int) -> User:
     user = get_user(session, user_id)
     if not active:
-        if user.id == changed_by:
-            raise PermissionDeniedError("You cannot deactivate your own account")
-        if user.role == Role.ADMIN.value and _admins_left_after(session, user) == 0:
-            raise PermissionDeniedError("The last active administrator cannot be deactivated")
+        refusal = deactivation_refusal(session, user, changed_by=changed_by)
+        if refusal:
+            raise ConflictError(refusal)
         # Deactivation signs the account out everywhere at once.
         session.execute(delete(UserSession).where(UserSession.user_id == user.id))
     user.active = active

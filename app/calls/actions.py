@@ -348,14 +348,50 @@ def complete_task(
     )
 
 
+def save_document(
+    session: Session, *, slug: str, body: str, user_id: int, title: str | None = None
+) -> documents.Saved:
+    """A manager's edit: audited when it made a new version (a no-op save records nothing)."""
+    saved = documents.save_version(session, slug=slug, body=body, title=title, user_id=user_id)
+    if saved.changed:
+        record_audit(
+            session,
+            user_id=user_id,
+            action="call_document.edited",
+            detail={"slug": saved.document.slug, "version": saved.document.version},
+        )
+    return saved
+
+
 def edit_document(
     session: Session, *, slug: str, body: str, user_id: int, title: str | None = None
 ) -> CallDocument:
-    document = documents.add_version(session, slug=slug, body=body, title=title, user_id=user_id)
+    return save_document(session, slug=slug, body=body, title=title, user_id=user_id).document
+
+
+def revert_document(session: Session, *, slug: str, version: int, user_id: int) -> documents.Saved:
+    """Restore an earlier version as a new one, audited with the version it came from."""
+    saved = documents.revert_to(session, slug=slug, version=version, user_id=user_id)
+    if saved.changed:
+        record_audit(
+            session,
+            user_id=user_id,
+            action="call_document.reverted",
+            detail={
+                "slug": saved.document.slug,
+                "version": saved.document.version,
+                "from_version": version,
+            },
+        )
+    return saved
+
+
+def add_specialty_script(session: Session, *, code: str, user_id: int) -> CallDocument:
+    document = documents.add_specialty_script(session, code=code, user_id=user_id)
     record_audit(
         session,
         user_id=user_id,
-        action="call_document.edited",
+        action="call_document.created",
         detail={"slug": document.slug, "version": document.version},
     )
     return document

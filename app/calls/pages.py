@@ -1,5 +1,6 @@
 """HTML pages of the navigator's day: my queue, the call screen with its outcome form, call
-histories (mine and per patient), the managers' queue overview and script/SOP editing.
+histories (mine and per patient) and the managers' queue overview (script/SOP editing is in
+`script_pages.py`).
 
 Thin like the JSON API: the calls service does the work and the same audit actions are
 recorded. Navigators see a call only while they hold it or after they worked on it.
@@ -22,7 +23,7 @@ from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
 from app.bookings import service as bookings_service
-from app.calls import actions, day, documents, languages, repository, service
+from app.calls import actions, day, languages, repository, service
 from app.calls.router import HEARTBEAT_SECONDS
 from app.calls.schemas import AppointmentOnCall, OutcomeIn
 from app.calls.tables import AttemptResult, Call, OutcomeKind
@@ -966,73 +967,3 @@ async def reassign(
     if errors:
         return _overview_page(request, session, clock.now(), errors=errors, form=dict(form))
     return RedirectResponse("/manage/queues?notice=reassigned", status_code=303)
-
-
-@router.get("/manage/scripts")
-def scripts(request: Request, session: SessionDep, _manager: Manager) -> Response:
-    documents.ensure_default_documents(session)
-    latest = documents.latest_documents(session)
-    return render(
-        request,
-        "calls/scripts.html",
-        {
-            "page_title": "Call scripts and SOP",
-            "documents": [latest[slug] for slug in sorted(latest)],
-            "users": _usernames(
-                session, {doc.created_by for doc in latest.values() if doc.created_by}
-            ),
-        },
-    )
-
-
-def _script_page(
-    request: Request,
-    session: Session,
-    slug: str,
-    *,
-    body: str | None = None,
-    preview: bool = False,
-    errors: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
-    versions = documents.list_versions(session, slug)
-    text = versions[0].body if body is None else body
-    return render(
-        request,
-        "calls/script_edit.html",
-        {
-            "page_title": f"Edit {versions[0].title}",
-            "slug": slug,
-            "current": versions[0],
-            "versions": versions,
-            "body": text,
-            "preview_html": _demoted(documents.render_markdown(text))
-            if preview or body is None
-            else None,
-            "users": _usernames(session, {version.created_by for version in versions}),
-            "errors": errors or {},
-        },
-        status_code=status_code,
-    )
-
-
-@router.get("/manage/scripts/{slug}")
-def edit_script(slug: str, request: Request, session: SessionDep, _manager: Manager) -> Response:
-    return _script_page(request, session, slug)
-
-
-@router.post("/manage/scripts/{slug}")
-async def save_script(
-    slug: str, request: Request, session: SessionDep, manager: Manager
-) -> Response:
-    form = await request.form()
-    body = str(form.get("body") or "")
-    documents.list_versions(session, slug)  # 404 for an unknown document
-    if form.get("action") == "preview":
-        return _script_page(request, session, slug, body=body, preview=True)
-    try:
-        actions.edit_document(session, slug=slug, body=body, user_id=manager.id)
-    except InvalidInputError as error:
-        problems = {str(item["field"]): str(item["message"]) for item in error.details or []}
-        return _script_page(request, session, slug, body=body, errors=problems, status_code=422)
-    return RedirectResponse(f"/manage/scripts/{slug}", status_code=303)

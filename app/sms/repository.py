@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
+from app.patients.tables import Patient
 from app.sms.tables import SmsMessage
 
 # Twilio's message statuses in the only order they may move (DOMAIN.md section 6): a status
@@ -108,4 +109,39 @@ def message_stats(session: Session, *, since: datetime, until: datetime) -> dict
         "withdrawn_by_reason": [
             {"reason": reason or "unknown", "count": count} for reason, count in withdrawn
         ],
+    }
+
+
+def language_stats(
+    session: Session, *, since: datetime, until: datetime, default_language: str
+) -> dict[str, Any]:
+    """Messages created in [since, until) by the language of their text, and those sent in
+    `default_language` (English) because the patient's own language had no text (by the
+    patient's preferred language)."""
+    window = (SmsMessage.created_at >= since, SmsMessage.created_at < until)
+    by_language = session.execute(
+        select(SmsMessage.language, func.count())
+        .where(*window)
+        .group_by(SmsMessage.language)
+        .order_by(SmsMessage.language)
+    ).all()
+    preferred = func.lower(Patient.preferred_language)
+    fallback = session.execute(
+        select(preferred, func.count())
+        .select_from(SmsMessage)
+        .join(Patient, Patient.id == SmsMessage.patient_id)
+        .where(
+            *window,
+            SmsMessage.language == default_language,
+            Patient.preferred_language.is_not(None),
+            Patient.preferred_language != "",
+            preferred != default_language,
+        )
+        .group_by(preferred)
+        .order_by(func.count().desc(), preferred)
+    ).all()
+    return {
+        "by_language": [{"language": code, "count": int(count)} for code, count in by_language],
+        "fallback": [{"language": code, "count": int(count)} for code, count in fallback],
+        "fallback_total": sum(int(count) for _, count in fallback),
     }

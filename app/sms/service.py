@@ -112,7 +112,7 @@ class TemplatePreview:
 
 def preview_template(kind: str, language: str, body: str) -> TemplatePreview:
     problems = texts.placeholder_problems(body)
-    preview = "" if problems else texts.render(body, texts.example_values())
+    preview = "" if problems else texts.render(body, texts.example_values(language))
     return TemplatePreview(kind, language, body, preview, count_segments(preview or body), problems)
 
 
@@ -133,7 +133,8 @@ def save_template(
     problems = texts.placeholder_problems(body)
     if problems:
         raise InvalidInputError(
-            "The template cannot be saved.", details=[{"message": p} for p in problems]
+            "The template cannot be saved.",
+            details=[{"field": "body", "message": p} for p in problems],
         )
     latest = session.scalar(
         select(func.max(SmsTemplate.version)).where(
@@ -252,7 +253,7 @@ def schedule_reminders(
                 body, version, language = pick_template(
                     templates, MessageKind.REMINDER, row.preferred_language
                 )
-                text = texts.render(body, texts.template_values(facts, calendar))
+                text = texts.render(body, texts.template_values(facts, calendar, language))
                 values.append(
                     {
                         "idempotency_key": new_idempotency_key(),
@@ -326,7 +327,7 @@ def queue_confirmation(
     facts = texts.AppointmentFacts(
         appointment.start_at, clinic.site, clinic.specialty_code, clinic.sensitive
     )
-    text = texts.render(body, texts.template_values(facts, TrustCalendar(timezone)))
+    text = texts.render(body, texts.template_values(facts, TrustCalendar(timezone), language))
     stamps: dict[str, datetime] = (
         {"next_attempt_at": now, "created_at": now, "updated_at": now} if now is not None else {}
     )

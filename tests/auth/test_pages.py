@@ -184,7 +184,16 @@ def test_an_admin_changes_a_role_deactivates_and_unlocks(
     assert "Locked" in listing.text
     page_client.post(f"/admin/users/{other.id}/role", data={"csrf_token": token, "role": "manager"})
     page_client.post(f"/admin/users/{other.id}/unlock", data={"csrf_token": token})
-    done = page_client.post(f"/admin/users/{other.id}/deactivate", data={"csrf_token": token})
+    unconfirmed = page_client.post(
+        f"/admin/users/{other.id}/deactivate", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert unconfirmed.headers["location"] == f"/admin/users/{other.id}/deactivate"
+    question = page_client.get(f"/admin/users/{other.id}/deactivate")
+    assert "Deactivate changing?" in question.text
+    assert "Yes, deactivate changing" in question.text
+    done = page_client.post(
+        f"/admin/users/{other.id}/deactivate", data={"csrf_token": token, "confirm": "yes"}
+    )
 
     assert "Account changing deactivated and signed out." in done.text
     session.expire_all()
@@ -206,14 +215,54 @@ def test_the_last_admin_cannot_be_demoted_or_deactivate_themselves(
         f"/admin/users/{admin.id}/role", data={"csrf_token": token, "role": "navigator"}
     )
     deactivated = page_client.post(
-        f"/admin/users/{admin.id}/deactivate", data={"csrf_token": token}
+        f"/admin/users/{admin.id}/deactivate", data={"csrf_token": token, "confirm": "yes"}
     )
 
-    assert demoted.status_code == 403
-    assert "last active administrator" in demoted.text
-    assert deactivated.status_code == 403
+    assert demoted.status_code == 409
+    assert (
+        f'<a href="#role-{admin.id}">The last active administrator cannot lose the admin role: '
+        "give another account the admin role first" in demoted.text
+    )
+    assert "permission" not in demoted.text
+    assert deactivated.status_code == 409
+    assert '<a href="#account">You cannot deactivate your own account' in deactivated.text
+    asked = page_client.get(f"/admin/users/{admin.id}/deactivate")
+    assert "You cannot deactivate your own account: ask another administrator" in asked.text
+    assert "Yes, deactivate" not in asked.text
     session.expire_all()
-    assert session.get(User, admin.id).role == "admin"  # type: ignore[union-attr]
+    still = session.get(User, admin.id)
+    assert still is not None
+    assert (still.role, still.active) == ("admin", True)
+
+
+def test_every_problem_creating_a_user_is_listed_at_once(
+    page_client: TestClient, session: Session
+) -> None:
+    _, token = _admin_client(page_client, session)
+
+    empty = page_client.post("/admin/users", data={"csrf_token": token})
+    several = page_client.post(
+        "/admin/users",
+        data={
+            "csrf_token": token,
+            "username": "root-admin",
+            "role": "navigator",
+            "password": "password1234",
+            "password_confirm": "password1234",
+        },
+    )
+
+    assert empty.status_code == 422
+    for field, message in [
+        ("username", "Enter a username"),
+        ("role", "Select a role"),
+        ("password", "Enter a password"),
+    ]:
+        assert f'<a href="#{field}">{message}</a>' in empty.text
+    assert several.status_code == 422
+    assert '<a href="#username">That username is taken</a>' in several.text
+    assert '<a href="#password">Password is too common' in several.text
+    assert session.scalars(select(User.username)).all() == ["root-admin"]
 
 
 def test_managers_filter_the_audit_log_by_user_patient_and_date(

@@ -127,8 +127,14 @@ def test_the_pages_navigators_use_have_no_wcag_violations(
 def test_the_pages_managers_and_admins_use_have_no_wcag_violations(
     axe_page: Page, live_server: LiveServer, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
+    from app.calls import documents
+
     _queue_today(session, settings, clock, patients=1)
     create_user(session, role=Role.ADMIN, username="axe-admin")
+    other = create_user(session, role=Role.NAVIGATOR, username="axe-leaver")
+    documents.add_version(
+        session, slug="sop", body="# SOP\n\nA changed first line.\n\n- a new item", user_id=other.id
+    )
     session.commit()
     url = live_server.url
     _sign_in(axe_page, url, "axe-admin")
@@ -140,13 +146,35 @@ def test_the_pages_managers_and_admins_use_have_no_wcag_violations(
         "/manage/queues",
         "/manage/scripts",
         "/manage/scripts/script",
+        "/manage/scripts/sop/compare",  # a side-by-side comparison with changes
         "/analytics",
         "/model",
         "/sms",
+        "/sms?from=31/2/2026&to=",  # the period's error summary
+        "/sms/templates/reminder/pa",
         "/audit",
+        "/audit?date-day=31&date-month=2&date-year=2026",  # the filters' error summary
         "/admin/users",
+        f"/admin/users/{other.id}/deactivate",
     ):
         found += check(axe_page, url, path)
+
+    # Pages showing their error summaries after a POST.
+    axe_page.goto(url + "/manage/scripts/script")
+    axe_page.get_by_label("Text (Markdown)").fill("# Script\n\n<b>bold</b> [x](javascript:go())")
+    axe_page.get_by_role("button", name="Save new version").click()
+    expect(axe_page.locator(".nhsuk-error-summary")).to_be_visible()
+    found += [f"script refused: {line}" for line in violations(axe_page)]
+    axe_page.goto(url + "/sms/templates/reminder/en")
+    axe_page.get_by_label("Message text").fill("Hi {name} on {clinic}")
+    axe_page.get_by_role("button", name="Save new version").click()
+    expect(axe_page.locator(".nhsuk-error-summary")).to_be_visible()
+    found += [f"template refused: {line}" for line in violations(axe_page)]
+    axe_page.goto(url + "/audit")
+    axe_page.get_by_label("NHS number").fill("123")
+    axe_page.get_by_role("button", name="Filter").click()
+    expect(axe_page.locator(".nhsuk-error-summary")).to_be_visible()
+    found += [f"audit NHS number refused: {line}" for line in violations(axe_page)]
     assert found == [], "\n".join(found)
 
 

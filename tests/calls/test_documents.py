@@ -139,3 +139,50 @@ def test_call_detail_shows_band_and_reasons_but_never_the_probability(
     assert "61.73" not in detail.model_dump_json()
     assert detail.patient.birth_date is not None
     assert [document.slug for document in detail.script] == ["script", "script-sensitive"]
+
+
+def test_saving_the_same_text_makes_no_new_version(session: Session) -> None:
+    first = documents.save_version(session, slug="sop", body="# SOP\n\nSame.\n", user_id=3)
+    again = documents.save_version(session, slug="sop", body="# SOP\r\n\r\nSame.  \r\n", user_id=3)
+
+    assert first.changed
+    assert not again.changed
+    assert again.document.id == first.document.id
+    assert [v.version for v in documents.list_versions(session, "sop")] == [2, 1]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "# T\n\n<script>alert(1)</script>",
+        "# T\n\n<div onclick=x>hi</div>",
+        "# T\n\nSay <em>this</em>",
+        "# T\n\n[go](javascript:alert(1))",
+        "# T\n\n[go](JAVASCRIPT:alert(1))",
+        "# T\n\n<javascript:alert(1)>",
+        "# T\n\n![x](data:image/png;base64,AAAA)",
+        "# T\n\n[go][r]\n\n[r]: vbscript:msgbox",
+    ],
+)
+def test_unsafe_markdown_is_refused_and_nothing_saved(session: Session, body: str) -> None:
+    with pytest.raises(InvalidInputError) as raised:
+        documents.save_version(session, slug="script", body=body, user_id=3)
+
+    assert raised.value.details
+    assert all(detail["field"] == "body" for detail in raised.value.details)
+    assert [v.version for v in documents.list_versions(session, "script")] == [1]
+
+
+def test_safe_links_and_plain_comparisons_are_accepted(session: Session) -> None:
+    body = "# T\n\nIf the wait is < 2 days, see [NHS](https://www.nhs.uk) or [call](tel:111)."
+    assert documents.unsafe_markdown_problems(body) == []
+
+
+def test_the_comparison_aligns_changed_removed_and_added_lines() -> None:
+    rows = documents.compare("a\nb\nc\n", "a\nB\nc\nd\n")
+    assert [(row.kind, row.old_text, row.new_text) for row in rows] == [
+        ("same", "a", "a"),
+        ("changed", "b", "B"),
+        ("same", "c", "c"),
+        ("added", "", "d"),
+    ]

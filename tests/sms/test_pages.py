@@ -66,7 +66,7 @@ def test_editing_previews_with_segments_then_saves_a_new_version(
         "/sms/templates/reminder/pl",
         data={"csrf_token": token, "body": "Wizyta {date} o {time}", "action": "preview"},
     )
-    assert "Wizyta Tue 1 Dec 2026 o 09:30" in preview.text
+    assert "Wizyta wtorek, 1 grudnia 2026 o 09:30" in preview.text
     assert "GSM-7: 1 segment" in preview.text
 
     refused = page_client.post(

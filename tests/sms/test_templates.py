@@ -11,7 +11,16 @@ from app.clock import FixedClock
 from app.errors import InvalidInputError
 from app.localtime import TrustCalendar
 from app.sms import service
-from app.sms.templates import DEFAULT_TEMPLATES, AppointmentFacts, render, template_values
+from app.sms.tables import MessageKind
+from app.sms.templates import (
+    DATE_WORDS,
+    DEFAULT_TEMPLATES,
+    LANGUAGES,
+    AppointmentFacts,
+    placeholder_problems,
+    render,
+    template_values,
+)
 
 LONDON = TrustCalendar("Europe/London")
 
@@ -45,9 +54,9 @@ def test_patient_language_is_used_with_english_fallback(session: Session) -> Non
     templates = service.current_templates(session)
     assert service.pick_template(templates, "reminder", "pl")[2] == "pl"
     assert service.pick_template(templates, "reminder", "gu")[2] == "gu"
-    # No Somali text yet, and no Gujarati help text: English is used.
+    # No Somali text yet: English is used.
     assert service.pick_template(templates, "reminder", "so")[2] == "en"
-    assert service.pick_template(templates, "help", "gu")[2] == "en"
+    assert service.pick_template(templates, "help", "gu")[2] == "gu"
 
 
 def test_edits_are_new_versions_and_the_latest_is_used(session: Session, clock: FixedClock) -> None:
@@ -74,6 +83,62 @@ def test_templates_with_unknown_placeholders_or_no_text_are_refused(
         service.save_template(
             session, kind="reminder", language="en", body=body, user_id=None, now=clock.now()
         )
+
+
+def test_every_shipped_language_has_a_text_for_every_kind_of_message() -> None:
+    missing = [
+        (str(kind), language)
+        for kind in MessageKind
+        for language in LANGUAGES
+        if (str(kind), language) not in DEFAULT_TEMPLATES
+    ]
+    assert missing == []
+    assert all(placeholder_problems(body) == [] for body in DEFAULT_TEMPLATES.values())
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "Tue 1 Dec 2026"),
+        ("pl", "wtorek, 1 grudnia 2026"),
+        ("gu", "મંગળવાર, 1 ડિસેમ્બર 2026"),
+        ("pa", "ਮੰਗਲਵਾਰ, 1 ਦਸੰਬਰ 2026"),
+        ("so", "Tue 1 Dec 2026"),  # no words of its own: English
+    ],
+)
+def test_dates_are_written_in_the_texts_own_language(language: str, expected: str) -> None:
+    facts = AppointmentFacts(datetime(2026, 12, 1, 9, 30, tzinfo=UTC), "LRI", "340", False)
+    assert template_values(facts, LONDON, language)["date"] == expected
+
+
+def test_every_language_has_seven_day_and_twelve_month_names() -> None:
+    for words in DATE_WORDS.values():
+        assert len(set(words.weekdays)) == 7
+        assert len(set(words.months)) == 12
+    assert set(DATE_WORDS) == set(LANGUAGES)
+
+
+def test_a_polish_reminder_uses_polish_day_and_month_names(session: Session) -> None:
+    body, _, language = service.pick_template(service.current_templates(session), "reminder", "pl")
+    facts = AppointmentFacts(datetime(2026, 11, 30, 9, 30, tzinfo=UTC), "LRI", "340", False)
+    text = render(body, template_values(facts, LONDON, language))
+    assert "poniedziałek, 30 listopada 2026" in text
+    assert "Mon" not in text
+    assert "Nov" not in text
+
+
+def test_every_placeholder_problem_is_listed_at_once() -> None:
+    problems = placeholder_problems("Hi {name}, {date} at {clinic} {time!r} {}")
+    assert problems == [
+        "{name} is not a placeholder: use only {date}, {reply}, {site}, {time}, {what}.",
+        "{clinic} is not a placeholder: use only {date}, {reply}, {site}, {time}, {what}.",
+        "Write {time!r} as {time}, with nothing after the name.",
+        "Empty braces {} are not a placeholder: use only {date}, {reply}, {site}, {time}, {what}.",
+    ]
+    assert len(placeholder_problems("  ")) == 1
+    broken = placeholder_problems("Hi {nme} and {date")
+    assert any("without its partner" in problem for problem in broken)
+    assert any("{nme}" in problem for problem in broken)
 
 
 def test_preview_shows_segments_for_the_rendered_text() -> None:
