@@ -453,6 +453,23 @@ def _parse_callback(
     return calendar.at(day, time(int(clock.group(1)), int(clock.group(2))))
 
 
+async def _submitted_outcomes(
+    request: Request, session: Session, call: Call, now: datetime, settings: Settings
+) -> tuple[dict[str, Any], list[OutcomeIn], list[str], dict[str, str]]:
+    """The outcomes form as typed, the outcomes it asks for, their fields, and its errors."""
+    raw = await request.form()
+    form: dict[str, Any] = {key: raw.get(key) for key in raw}
+    form["other"] = raw.getlist("other")
+    decidable = [
+        appointment.id
+        for appointment in service.call_detail(session, call_id=call.id, now=now).appointments
+    ]
+    outcomes, fields, errors = _parse_outcomes(form, decidable, settings.calendar)
+    if not errors and not outcomes:
+        errors["other"] = "Record at least one outcome"
+    return form, outcomes, fields, errors
+
+
 def _parse_outcomes(
     form: dict[str, Any], decidable_ids: list[int], calendar: TrustCalendar
 ) -> tuple[list[OutcomeIn], list[str], dict[str, str]]:
@@ -586,18 +603,11 @@ async def record_outcomes(
     call_id: RecordId, request: Request, session: SessionDep, user: Navigator, clock: ClockDep
 ) -> Response:
     now = clock.now()
-    raw = await request.form()
-    form: dict[str, Any] = {key: raw.get(key) for key in raw}
-    form["other"] = raw.getlist("other")
     call = _visible_call(session, user, call_id)
     settings = _settings(request)
-    decidable = [
-        appointment.id
-        for appointment in service.call_detail(session, call_id=call.id, now=now).appointments
-    ]
-    outcomes, fields, errors = _parse_outcomes(form, decidable, settings.calendar)
-    if not errors and not outcomes:
-        errors["other"] = "Record at least one outcome"
+    form, outcomes, fields, errors = await _submitted_outcomes(
+        request, session, call, now, settings
+    )
     if errors:
         return _call_page(
             request, session, user, call, now=now, form=form, errors=errors, status_code=422
@@ -766,18 +776,11 @@ async def correct_outcomes(
     call_id: RecordId, request: Request, session: SessionDep, user: Navigator, clock: ClockDep
 ) -> Response:
     now = clock.now()
-    raw = await request.form()
-    form: dict[str, Any] = {key: raw.get(key) for key in raw}
-    form["other"] = raw.getlist("other")
     call = _visible_call(session, user, call_id)
     settings = _settings(request)
-    decidable = [
-        appointment.id
-        for appointment in service.call_detail(session, call_id=call.id, now=now).appointments
-    ]
-    outcomes, fields, errors = _parse_outcomes(form, decidable, settings.calendar)
-    if not errors and not outcomes:
-        errors["other"] = "Record at least one outcome"
+    form, outcomes, fields, errors = await _submitted_outcomes(
+        request, session, call, now, settings
+    )
     if not errors:
         try:
             actions.correct_outcomes(
