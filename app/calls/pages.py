@@ -273,6 +273,24 @@ def _rebook_clinics(
     return choices
 
 
+def _refused(
+    request: Request,
+    session: Session,
+    user: User,
+    call_id: int,
+    *,
+    now: datetime,
+    errors: dict[str, str],
+    form: dict[str, Any] | None = None,
+) -> Response:
+    """Nothing was saved: roll back and show the call as it now stands, with the problems."""
+    session.rollback()
+    call = _visible_call(session, user, call_id)
+    return _call_page(
+        request, session, user, call, now=now, form=form, errors=errors, status_code=422
+    )
+
+
 def _call_page(
     request: Request,
     session: Session,
@@ -419,11 +437,8 @@ async def record_attempt(
             callback_at=callback_at,
         )
     except InvalidInputError as error:
-        session.rollback()
         problems = {str(item["field"]): str(item["message"]) for item in error.details or []}
-        return _call_page(
-            request, session, user, call, now=now, form=dict(form), errors=problems, status_code=422
-        )
+        return _refused(request, session, user, call_id, now=now, form=dict(form), errors=problems)
     if call.status in ("retry", "unreachable"):
         return RedirectResponse(f"/queue?notice={call.status}&call={call.id}", status_code=303)
     return RedirectResponse(f"/calls/{call.id}", status_code=303)
@@ -639,17 +654,14 @@ async def record_outcomes(
         )
     except InvalidInputError as error:
         # Nothing is saved: the outcomes and the completion stand or fall together.
-        session.rollback()
-        call = _visible_call(session, user, call_id)
-        return _call_page(
+        return _refused(
             request,
             session,
             user,
-            call,
+            call_id,
             now=now,
             form=form,
             errors=_form_errors(error.details or [], fields),
-            status_code=422,
         )
     if call.status in ("completed", "unreachable"):
         return RedirectResponse("/queue?notice=completed", status_code=303)
@@ -665,13 +677,11 @@ def complete(
     try:
         actions.complete_call(session, call_id=call.id, user=user, now=now)
     except InvalidInputError as error:
-        session.rollback()
-        call = _visible_call(session, user, call_id)
         problems = {
             ("result" if item["field"] == "attempts" else "other"): str(item["message"])
             for item in error.details or []
         }
-        return _call_page(request, session, user, call, now=now, errors=problems, status_code=422)
+        return _refused(request, session, user, call_id, now=now, errors=problems)
     return RedirectResponse("/queue?notice=completed", status_code=303)
 
 
@@ -707,11 +717,7 @@ async def record_identity(
             now=now,
         )
     except InvalidInputError as error:
-        session.rollback()
-        call = _visible_call(session, user, call_id)
-        return _call_page(
-            request, session, user, call, now=now, errors=_problems(error), status_code=422
-        )
+        return _refused(request, session, user, call_id, now=now, errors=_problems(error))
     if call.status in ("retry", "unreachable"):
         return RedirectResponse(f"/queue?notice={call.status}&call={call.id}", status_code=303)
     return RedirectResponse(f"/calls/{call.id}?notice=identity", status_code=303)
@@ -728,17 +734,8 @@ async def add_note(
     try:
         actions.add_note(session, call_id=call.id, user=user, body=body, now=now)
     except InvalidInputError as error:
-        session.rollback()
-        call = _visible_call(session, user, call_id)
-        return _call_page(
-            request,
-            session,
-            user,
-            call,
-            now=now,
-            form={"note": body},
-            errors=_problems(error),
-            status_code=422,
+        return _refused(
+            request, session, user, call_id, now=now, form={"note": body}, errors=_problems(error)
         )
     return RedirectResponse(f"/calls/{call.id}?notice=note", status_code=303)
 
