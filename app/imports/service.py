@@ -164,6 +164,46 @@ class RowWriter:
             raise RowRejectedError([problem for _pending, problem in rejected])
         return report
 
+    def patients(
+        self, session: Session, rows: list[dict[str, str]], *, now: datetime
+    ) -> ImportReport:
+        """Several rows for distinct patients written with one set of bulk statements, as one
+        chunk of a file import; the first invalid row raises `RowRejectedError`."""
+        today = now.astimezone(self.zone).date()
+        pending: list[_Pending] = []
+        for row in rows:
+            values, problems = parse_patient(row, self.zone, today)
+            if problems:
+                raise RowRejectedError(problems)
+            pending.append(_Pending(_SINGLE_ROW, values))
+        report = ImportReport(kind="patients", file="")
+        if pending:
+            _write_patients(session, pending, report, now)
+        return report
+
+    def appointments(
+        self, session: Session, rows: list[dict[str, str]], *, now: datetime
+    ) -> ImportReport:
+        """Several rows for distinct appointments as one chunk of a file import (the clinic
+        cache kept); the first invalid row raises `RowRejectedError`."""
+        pending: list[_Pending] = []
+        for row in rows:
+            values, problems = parse_appointment(row, self.zone)
+            if problems:
+                raise RowRejectedError(problems)
+            pending.append(_Pending(_SINGLE_ROW, values))
+        report = ImportReport(kind="appointments", file="")
+        if pending:
+            rejected = _write_appointments(session, pending, report, now, self.clinics)
+            if rejected:
+                raise RowRejectedError([problem for _pending, problem in rejected])
+        return report
+
+    def known_clinics(self, session: Session) -> dict[str, tuple[int, str | None, str | None]]:
+        """Clinics by code as (id, site, specialty), loaded once and kept until `forget()`."""
+        self.clinics.load(session)
+        return self.clinics.by_code
+
 
 _SINGLE_ROW = RawRow(1, [], None)
 
@@ -476,13 +516,16 @@ class _ClinicCache:
         self.loaded = False
         self.by_code: dict[str, tuple[int, str | None, str | None]] = {}
 
-    def resolve(self, session: Session, rows: list[_Pending], report: ImportReport) -> None:
+    def load(self, session: Session) -> None:
         if not self.loaded:
             for clinic in session.execute(
                 select(Clinic.id, Clinic.code, Clinic.site, Clinic.specialty_code)
             ):
                 self.by_code[clinic.code] = (clinic.id, clinic.site, clinic.specialty_code)
             self.loaded = True
+
+    def resolve(self, session: Session, rows: list[_Pending], report: ImportReport) -> None:
+        self.load(session)
         wanted: dict[str, tuple[str | None, str | None]] = {}
         for row in rows:
             wanted[row.values["clinic_code"]] = (row.values["site"], row.values["specialty_code"])
