@@ -64,7 +64,8 @@ def _apply_patient(
 
 
 def current_patients_query() -> Select[*tuple[Any, ...]]:
-    """A patient as a patient message needs it (add a `where` on the PAS id)."""
+    """A patient as a patient message needs it, and as the import's writer compares it (add a
+    `where` on the PAS id)."""
     query: Select[*tuple[Any, ...]] = select(*_PATIENT_COLUMNS)
     return query
 
@@ -81,6 +82,8 @@ def patient_message_row(message: Message, current: Any, pas_id: str) -> dict[str
 
 
 _PATIENT_COLUMNS = (
+    Patient.id,
+    Patient.source_hash,
     Patient.pas_patient_id,
     Patient.nhs_number,
     Patient.family_name,
@@ -145,7 +148,8 @@ def _apply_schedule(
 
 
 def current_appointments_query() -> Select[*tuple[Any, ...]]:
-    """An appointment as a schedule message needs it (add a `where` on the PAS id)."""
+    """An appointment as a schedule message needs it, and as the import's writer compares it
+    (add a `where` on the PAS id)."""
     query: Select[*tuple[Any, ...]] = select(
         Appointment.pas_appointment_id,
         Appointment.id,
@@ -153,6 +157,8 @@ def current_appointments_query() -> Select[*tuple[Any, ...]]:
         Appointment.booked_at,
         Appointment.start_at,
         Appointment.first_attendance,
+        Appointment.source_hash,
+        Appointment.outcome_recorded_at,
         Clinic.code,
         Clinic.site,
         Clinic.specialty_code,

@@ -167,7 +167,7 @@ def _apply_wave(
             row = patient_message_row(message, patients.get(pas_id), pas_id)
             if row is not None:
                 rows.append(row)
-        writer.patients(session, rows, now=now)
+        writer.patients(session, rows, now=now, existing=patients)
     if not wave.schedules:
         return
     keys = [m.appointment["appointment_id"] for m in wave.schedules]
@@ -187,7 +187,7 @@ def _apply_wave(
         rows.append(schedule_row(message, current, survivors.get(pas_id, pas_id), now=now))
         if cancels_reminders(message, current):
             withdraw[reminder_cancel_reason(message)].append(key)
-    writer.appointments(session, rows, now=now)
+    writer.appointments(session, rows, now=now, existing=appointments)
     for reason, cancelled in withdraw.items():
         ids = list(
             session.scalars(

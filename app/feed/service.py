@@ -22,7 +22,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.bookings import service as bookings_service
-from app.db.dialect import one_of_strings
+from app.db.dialect import bulk_insert, one_of_strings
 from app.errors import ConflictError, DomainError, NotFoundError
 from app.feed.apply import apply_message
 from app.feed.batch import apply_messages
@@ -168,7 +168,7 @@ class FeedProcessor:
             fresh.append(item)
             outcomes.append(Outcome("AA", item.control_id))
         if inbox:
-            session.execute(insert(FeedMessage), inbox)
+            bulk_insert(session, FeedMessage, inbox)
         if fresh:
             apply_messages(session, fresh, self.writer, now=now)
             # A PAS booking or cancellation may honour an open rebook or cancel request: once per

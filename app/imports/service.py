@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -165,10 +165,17 @@ class RowWriter:
         return report
 
     def patients(
-        self, session: Session, rows: list[dict[str, str]], *, now: datetime
+        self,
+        session: Session,
+        rows: list[dict[str, str]],
+        *,
+        now: datetime,
+        existing: Mapping[str, Any] | None = None,
     ) -> ImportReport:
         """Several rows for distinct patients written with one set of bulk statements, as one
-        chunk of a file import; the first invalid row raises `RowRejectedError`."""
+        chunk of a file import; the first invalid row raises `RowRejectedError`. `existing`:
+        the stored patients of these PAS ids (rows with `id` and `source_hash`), when the
+        caller has just read them, so they are not read twice."""
         today = now.astimezone(self.zone).date()
         pending: list[_Pending] = []
         for row in rows:
@@ -178,14 +185,24 @@ class RowWriter:
             pending.append(_Pending(_SINGLE_ROW, values))
         report = ImportReport(kind="patients", file="")
         if pending:
-            _write_patients(session, pending, report, now)
+            known = None
+            if existing is not None:
+                known = {key: (row.id, row.source_hash) for key, row in existing.items()}
+            _write_patients(session, pending, report, now, existing=known)
         return report
 
     def appointments(
-        self, session: Session, rows: list[dict[str, str]], *, now: datetime
+        self,
+        session: Session,
+        rows: list[dict[str, str]],
+        *,
+        now: datetime,
+        existing: Mapping[str, Any] | None = None,
     ) -> ImportReport:
         """Several rows for distinct appointments as one chunk of a file import (the clinic
-        cache kept); the first invalid row raises `RowRejectedError`."""
+        cache kept); the first invalid row raises `RowRejectedError`. `existing`: the stored
+        appointments of these PAS ids (rows with the columns `_write_appointments` reads),
+        when the caller has just read them."""
         pending: list[_Pending] = []
         for row in rows:
             values, problems = parse_appointment(row, self.zone)
@@ -194,7 +211,9 @@ class RowWriter:
             pending.append(_Pending(_SINGLE_ROW, values))
         report = ImportReport(kind="appointments", file="")
         if pending:
-            rejected = _write_appointments(session, pending, report, now, self.clinics)
+            rejected = _write_appointments(
+                session, pending, report, now, self.clinics, existing=existing
+            )
             if rejected:
                 raise RowRejectedError([problem for _pending, problem in rejected])
         return report
@@ -479,17 +498,23 @@ class _RejectsWriter:
 
 
 def _write_patients(
-    session: Session, rows: list[_Pending], report: ImportReport, now: datetime
+    session: Session,
+    rows: list[_Pending],
+    report: ImportReport,
+    now: datetime,
+    *,
+    existing: Mapping[str, tuple[int, str]] | None = None,
 ) -> list[tuple[_Pending, Problem]]:
-    ids = [row.values["pas_patient_id"] for row in rows]
-    existing = {
-        pas_id: (row_id, digest)
-        for pas_id, row_id, digest in session.execute(
-            select(Patient.pas_patient_id, Patient.id, Patient.source_hash).where(
-                one_of(session, Patient.pas_patient_id, ids)
+    if existing is None:
+        ids = [row.values["pas_patient_id"] for row in rows]
+        existing = {
+            pas_id: (row_id, digest)
+            for pas_id, row_id, digest in session.execute(
+                select(Patient.pas_patient_id, Patient.id, Patient.source_hash).where(
+                    one_of(session, Patient.pas_patient_id, ids)
+                )
             )
-        )
-    }
+        }
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for row in rows:
@@ -569,6 +594,8 @@ def _write_appointments(
     report: ImportReport,
     now: datetime,
     clinics: _ClinicCache,
+    *,
+    existing: Mapping[str, Any] | None = None,
 ) -> list[tuple[_Pending, Problem]]:
     pas_patient_ids = {row.values["pas_patient_id"] for row in rows}
     # `.all()`: a Result has keys(), so dict() would treat it as a mapping.
@@ -598,25 +625,8 @@ def _write_appointments(
     if not accepted:
         return rejected
     clinics.resolve(session, accepted, report)
-    existing = {
-        found.pas_appointment_id: found
-        for found in session.execute(
-            select(
-                Appointment.pas_appointment_id,
-                Appointment.id,
-                Appointment.source_hash,
-                Appointment.attendance_code,
-                Appointment.start_at,
-                Appointment.outcome_recorded_at,
-            ).where(
-                one_of(
-                    session,
-                    Appointment.pas_appointment_id,
-                    [row.values["pas_appointment_id"] for row in accepted],
-                )
-            )
-        )
-    }
+    if existing is None:
+        existing = _existing_appointments(session, accepted)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
@@ -681,6 +691,28 @@ def _write_appointments(
     report.updated += len(updates)
     report.changes_recorded += len(changes)
     return rejected
+
+
+def _existing_appointments(session: Session, rows: list[_Pending]) -> dict[str, Any]:
+    return {
+        found.pas_appointment_id: found
+        for found in session.execute(
+            select(
+                Appointment.pas_appointment_id,
+                Appointment.id,
+                Appointment.source_hash,
+                Appointment.attendance_code,
+                Appointment.start_at,
+                Appointment.outcome_recorded_at,
+            ).where(
+                one_of(
+                    session,
+                    Appointment.pas_appointment_id,
+                    [row.values["pas_appointment_id"] for row in rows],
+                )
+            )
+        )
+    }
 
 
 def _change(
