@@ -73,8 +73,23 @@ def _apply_run(
     if not messages:
         return
     survivors = _survivors(session, {message.patient_id for message in messages})
+    patient_ids = _patient_ids(
+        session, {survivors.get(message.patient_id, message.patient_id) for message in messages}
+    )
     for wave in _waves(messages, survivors, writer.known_clinics(session)):
-        _apply_wave(session, wave, survivors, writer, now=now)
+        _apply_wave(session, wave, survivors, patient_ids, writer, now=now)
+
+
+def _patient_ids(session: Session, pas_ids: set[str]) -> dict[str, int]:
+    """Patient ids by PAS id for a run (kept up to date as its waves insert patients: no
+    merge inside a run, so no id changes)."""
+    return dict(
+        session.execute(
+            select(Patient.pas_patient_id, Patient.id).where(
+                one_of_strings(session, Patient.pas_patient_id, pas_ids)
+            )
+        ).all()
+    )
 
 
 def _survivors(session: Session, pas_ids: set[str]) -> dict[str, str]:
@@ -148,6 +163,7 @@ def _apply_wave(
     session: Session,
     wave: _Wave,
     survivors: dict[str, str],
+    patient_ids: dict[str, int],
     writer: RowWriter,
     *,
     now: datetime,
@@ -167,7 +183,11 @@ def _apply_wave(
             row = patient_message_row(message, patients.get(pas_id), pas_id)
             if row is not None:
                 rows.append(row)
-        writer.patients(session, rows, now=now, existing=patients)
+        report = writer.patients(session, rows, now=now, existing=patients)
+        if report.inserted:
+            patient_ids.update(
+                _patient_ids(session, {pas_id for pas_id in pas_ids if pas_id not in patient_ids})
+            )
     if not wave.schedules:
         return
     keys = [m.appointment["appointment_id"] for m in wave.schedules]
@@ -187,7 +207,7 @@ def _apply_wave(
         rows.append(schedule_row(message, current, survivors.get(pas_id, pas_id), now=now))
         if cancels_reminders(message, current):
             withdraw[reminder_cancel_reason(message)].append(key)
-    writer.appointments(session, rows, now=now, existing=appointments)
+    writer.appointments(session, rows, now=now, existing=appointments, patient_ids=patient_ids)
     for reason, cancelled in withdraw.items():
         ids = list(
             session.scalars(

@@ -198,11 +198,13 @@ class RowWriter:
         *,
         now: datetime,
         existing: Mapping[str, Any] | None = None,
+        patient_ids: Mapping[str, int] | None = None,
     ) -> ImportReport:
         """Several rows for distinct appointments as one chunk of a file import (the clinic
         cache kept); the first invalid row raises `RowRejectedError`. `existing`: the stored
         appointments of these PAS ids (rows with the columns `_write_appointments` reads),
-        when the caller has just read them."""
+        and `patient_ids` the patients' ids by PAS id (every one that exists), when the
+        caller has them already."""
         pending: list[_Pending] = []
         for row in rows:
             values, problems = parse_appointment(row, self.zone)
@@ -212,7 +214,13 @@ class RowWriter:
         report = ImportReport(kind="appointments", file="")
         if pending:
             rejected = _write_appointments(
-                session, pending, report, now, self.clinics, existing=existing
+                session,
+                pending,
+                report,
+                now,
+                self.clinics,
+                existing=existing,
+                patient_ids=patient_ids,
             )
             if rejected:
                 raise RowRejectedError([problem for _pending, problem in rejected])
@@ -596,16 +604,18 @@ def _write_appointments(
     clinics: _ClinicCache,
     *,
     existing: Mapping[str, Any] | None = None,
+    patient_ids: Mapping[str, int] | None = None,
 ) -> list[tuple[_Pending, Problem]]:
-    pas_patient_ids = {row.values["pas_patient_id"] for row in rows}
-    # `.all()`: a Result has keys(), so dict() would treat it as a mapping.
-    patient_ids: dict[str, int] = dict(
-        session.execute(
-            select(Patient.pas_patient_id, Patient.id).where(
-                one_of(session, Patient.pas_patient_id, pas_patient_ids)
-            )
-        ).all()
-    )
+    if patient_ids is None:
+        pas_patient_ids = {row.values["pas_patient_id"] for row in rows}
+        # `.all()`: a Result has keys(), so dict() would treat it as a mapping.
+        patient_ids = dict(
+            session.execute(
+                select(Patient.pas_patient_id, Patient.id).where(
+                    one_of(session, Patient.pas_patient_id, pas_patient_ids)
+                )
+            ).all()
+        )
     rejected: list[tuple[_Pending, Problem]] = []
     accepted: list[_Pending] = []
     for row in rows:
