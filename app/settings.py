@@ -141,8 +141,9 @@ class Settings(BaseSettings):
     feed_port: int = Field(default=2575, ge=0, le=65535)
     # A message over this size is answered AR and kept (its first bytes) as a dead letter.
     feed_max_message_bytes: int = Field(default=1_000_000, ge=1_000, le=50_000_000)
-    # Messages applied in one transaction when several arrive at once (one commit, then
-    # each is acknowledged); one at a time from a single sender waiting for its ACK.
+    # Messages applied in one transaction when several have queued (group commit: one
+    # commit, then each is acknowledged), and how many a connection may send ahead of its
+    # ACKs; a sender waiting for each ACK gets batches of one per connection.
     feed_batch_size: int = Field(default=200, ge=1, le=5_000)
 
     # Navigator calls (see app/calls): the daily queue, hold-out, capacity and retries.

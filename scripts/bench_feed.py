@@ -8,13 +8,14 @@ the commit that cancelled the reminders). Talks only to 127.0.0.1 and stops by i
 Targets (issue 14): >= 500 messages/s, ACK p95 < 50 ms for 100,000 messages.
 
     .venv/bin/python scripts/bench_feed.py --messages 2000 --backend sqlite
-    .venv/bin/python scripts/bench_feed.py --messages 100000
+    .venv/bin/python scripts/bench_feed.py --messages 100000 [--window 8]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -42,6 +43,7 @@ from tests.feed.test_restart import IN_FLIGHT_AT_KILL, ListenerProcess  # noqa: 
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_WINDOW = 8
 
 
 def build_messages(count: int, prefix: str) -> list[bytes]:
@@ -68,9 +70,13 @@ def build_messages(count: int, prefix: str) -> list[bytes]:
     return messages[:count]
 
 
-def send_all(port: int, messages: list[bytes], connections: int) -> dict[str, Any]:
+def send_all(port: int, messages: list[bytes], connections: int, window: int) -> dict[str, Any]:
+    """Each connection streams its share with up to `window` messages awaiting their ACKs
+    (an integration engine's pipelining; window 1 is stop-and-wait). ACK latency is from
+    writing a message to reading its ACK, which comes back in order."""
     latencies: list[float] = []
     codes: dict[str, int] = {}
+    out_of_order = 0
     lock = threading.Lock()
     # Per patient in order: split by patient block of ten messages, round robin over senders.
     blocks = [messages[i : i + 10] for i in range(0, len(messages), 10)]
@@ -79,17 +85,34 @@ def send_all(port: int, messages: list[bytes], connections: int) -> dict[str, An
         shares[index % connections].extend(block)
 
     def run(share: list[bytes]) -> None:
+        nonlocal out_of_order
         client = MllpClient(port, timeout=60)
+        sent_at: list[float] = [0.0] * len(share)
+        room = threading.Semaphore(window)
         mine: list[float] = []
         seen: dict[str, int] = {}
-        for message in share:
-            started = time.perf_counter()
-            ack = client.send(message)
-            mine.append(time.perf_counter() - started)
-            seen[ack.code] = seen.get(ack.code, 0) + 1
+        wrong = 0
+
+        def receive() -> None:
+            nonlocal wrong
+            for index, message in enumerate(share):
+                ack = client.read_ack()
+                mine.append(time.perf_counter() - sent_at[index])
+                room.release()
+                seen[ack.code] = seen.get(ack.code, 0) + 1
+                wrong += ack.control_id != control_id_of(message)
+
+        receiver = threading.Thread(target=receive)
+        receiver.start()
+        for index, message in enumerate(share):
+            room.acquire()
+            sent_at[index] = time.perf_counter()
+            client.send_raw(b"\x0b" + message + b"\x1c\x0d")
+        receiver.join()
         client.close()
         with lock:
             latencies.extend(mine)
+            out_of_order += wrong
             for code, number in seen.items():
                 codes[code] = codes.get(code, 0) + number
 
@@ -103,13 +126,20 @@ def send_all(port: int, messages: list[bytes], connections: int) -> dict[str, An
     latencies.sort()
     return {
         "connections": connections,
+        "window": window,
         "messages": len(messages),
         "seconds": round(elapsed, 2),
         "messages_per_second": round(len(messages) / elapsed, 1),
         "ack_p50_ms": round(statistics.median(latencies) * 1000, 2),
         "ack_p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 2),
         "acks": codes,
+        "acks_out_of_order": out_of_order,
+        "load_average_after": [round(value, 2) for value in os.getloadavg()],
     }
+
+
+def control_id_of(message: bytes) -> str:
+    return message.split(b"\r", 1)[0].split(b"|")[9].decode()
 
 
 def database_counts(database: Database) -> dict[str, int]:
@@ -214,8 +244,20 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--backend", default="postgresql", choices=["postgresql", "sqlite"])
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=DEFAULT_WINDOW,
+        help="messages each connection sends ahead of their ACKs (1: stop-and-wait)",
+    )
     args = parser.parse_args()
-    results: dict[str, Any] = {"messages": args.messages, "backend": args.backend}
+    results: dict[str, Any] = {
+        "messages": args.messages,
+        "backend": args.backend,
+        "window": args.window,
+        "cpus": os.cpu_count(),
+        "load_average_before": [round(value, 2) for value in os.getloadavg()],
+    }
     with tempfile.TemporaryDirectory(prefix="navigator-feed-bench-") as tmp:
         base = "sqlite://" if args.backend == "sqlite" else args.postgres_url
         with temporary_database(base, Path(tmp)) as url:
@@ -227,10 +269,10 @@ def main() -> None:
             port = listener.port
             one = build_messages(args.messages, "c1-")
             four = build_messages(args.messages, "c4-")
-            results["one_connection"] = send_all(port, one, 1)
-            results["four_connections"] = send_all(port, four, 4)
+            results["one_connection"] = send_all(port, one, 1, args.window)
+            results["four_connections"] = send_all(port, four, 4, args.window)
             before = database_counts(database)
-            replay = send_all(port, one + four, 4)
+            replay = send_all(port, one + four, 4, args.window)
             after = database_counts(database)
             results["replay"] = {**replay, "changed_nothing": before == after}
             results["cancellation"] = cancellation_latency(database, port, 50)

@@ -1,16 +1,24 @@
 """The MLLP listener (`navigator feed hl7`): frames in, ACKs out, one writer to the database.
 
-Connections are served on an asyncio loop with the `hl7` package's MLLP streams. Every frame
-goes onto one queue; a single writer thread takes whatever has queued (up to
-`feed_batch_size`), applies it in arrival order inside one transaction and commits, and only
-then are the ACKs written back. Arrival order is therefore the order of application, per
-patient and overall. If the transaction fails, no ACK is sent and the connection is closed:
-the sender resends, and the inbox's control ids make the resend harmless.
+Connections are served on an asyncio loop with the `hl7` package's MLLP streams. A
+connection reads ahead: a sender may stream up to `feed_batch_size` frames before it waits
+for their ACKs, which go back in the order the frames came. Every frame goes onto one queue;
+a single writer thread takes whatever has queued (up to `feed_batch_size`), stores and
+applies it in arrival order in one transaction (`app/feed/batch.py`) and commits, and only
+then are the ACKs written back (group commit). Arrival order is therefore the order of
+application, per patient and overall.
+
+When the batch cannot be applied as a whole (a message that gets AE, or any error), it is
+rolled back and its messages are applied again one per transaction, so the bad one gets its
+AE and dead letter while the others commit. A message whose own transaction fails too is not
+acknowledged: its connection is closed and nothing after it from that connection is applied
+(the sender resends from it, and the inbox's control ids make the resend harmless).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import signal
@@ -34,22 +42,41 @@ MIN_STREAM_LIMIT = 16_000_000
 
 
 class StorageFailedError(Exception):
-    """The batch could not be committed: nothing of it is acknowledged."""
+    """The message could not be committed: it is not acknowledged."""
+
+
+@dataclass
+class Connection:
+    # Set by the writer thread when a message of this connection could not be committed:
+    # nothing after it from this connection is applied, and the connection is closed.
+    broken: bool = False
+
+
+@dataclass(frozen=True)
+class Frame:
+    data: bytes
+    connection: Connection
 
 
 @dataclass
 class _Pending:
-    data: bytes
+    frame: Frame
     done: asyncio.Future[Outcome]
 
 
+_END = None  # on a connection's ACK queue: no more frames
+
+
 class FeedListener:
-    def __init__(self, database: Database, clock: Clock) -> None:
+    def __init__(
+        self, database: Database, clock: Clock, processor: FeedProcessor | None = None
+    ) -> None:
         self.database = database
         self.clock = clock
         self.settings = database.settings
-        self.processor = FeedProcessor(self.settings)
+        self.processor = processor or FeedProcessor(self.settings)
         self.batch_size = self.settings.feed_batch_size
+        self.read_ahead = self.settings.feed_batch_size
         self.stream_limit = max(
             MIN_STREAM_LIMIT, self.settings.feed_max_message_bytes * STREAM_LIMIT_FACTOR
         )
@@ -59,6 +86,8 @@ class FeedListener:
         self._server: asyncio.Server | None = None
         self.port: int | None = None
         self.applied = 0
+        self.batches = 0  # transactions that applied a whole batch
+        self.fallbacks = 0  # batches applied again one message per transaction
 
     async def serve(
         self, host: str, port: int, *, ready: Callable[[int], None] | None = None
@@ -95,23 +124,51 @@ class FeedListener:
     async def _serve_connection(self, reader: HL7StreamReader, writer: HL7StreamWriter) -> None:
         assert self._queue is not None  # noqa: S101 - serve() made it
         loop = asyncio.get_running_loop()
+        connection = Connection()
+        in_flight = asyncio.Semaphore(self.read_ahead)
+        acks: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        acknowledging = asyncio.create_task(self._acknowledge(acks, in_flight, writer))
         try:
-            while True:
+            while not connection.broken and not acknowledging.done():
                 try:
                     data = await reader.readblock()
                 except asyncio.IncompleteReadError:
-                    return  # the sender closed (a partial frame is never acknowledged)
+                    break  # the sender closed (a partial frame is never acknowledged)
                 except InvalidBlockError:
-                    data = b""  # bytes outside a frame: answered AR below
+                    data = b""  # bytes outside a frame: answered AR
                 except ValueError:
                     logger.warning("feed: a frame over %d bytes; closing", self.stream_limit)
-                    return
-                pending = _Pending(data, loop.create_future())
+                    break
+                await in_flight.acquire()
+                if connection.broken or acknowledging.done():
+                    break
+                pending = _Pending(Frame(data, connection), loop.create_future())
+                acks.put_nowait(pending)
                 await self._queue.put(pending)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            acks.put_nowait(_END)
+            # The ACKs of frames already read still go back once they are committed.
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                await acknowledging
+            writer.close()
+
+    async def _acknowledge(
+        self,
+        acks: asyncio.Queue[_Pending | None],
+        in_flight: asyncio.Semaphore,
+        writer: HL7StreamWriter,
+    ) -> None:
+        """Write each frame's ACK, in the order the frames came, once it is committed."""
+        try:
+            while (pending := await acks.get()) is not _END:
                 try:
                     outcome = await pending.done
                 except StorageFailedError:
-                    return  # no ACK: the sender will resend on a new connection
+                    writer.close()  # no ACK: the sender will resend on a new connection
+                    return
+                in_flight.release()
                 writer.writeblock(
                     ack(
                         outcome.ack_code,
@@ -122,10 +179,8 @@ class FeedListener:
                     )
                 )
                 await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            return
         finally:
-            writer.close()
+            in_flight.release()  # a reader waiting for room sees this task has ended
 
     async def _write_loop(self) -> None:
         assert self._queue is not None  # noqa: S101
@@ -134,35 +189,65 @@ class FeedListener:
             batch = [await self._queue.get()]
             while len(batch) < self.batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            try:
-                outcomes = await loop.run_in_executor(
-                    self._executor, self._apply_batch, [item.data for item in batch]
-                )
-            except Exception as error:
-                logger.error(
-                    "feed: could not store %d message(s) (%s); none acknowledged",
-                    len(batch),
-                    type(error).__name__,
-                )
-                for item in batch:
-                    if not item.done.done():
-                        item.done.set_exception(StorageFailedError())
-                continue
+            outcomes = await loop.run_in_executor(
+                self._executor, self.apply_batch, [item.frame for item in batch]
+            )
             for item, outcome in zip(batch, outcomes, strict=True):
-                if not item.done.done():
+                if item.done.done():
+                    continue
+                if outcome is None:
+                    item.done.set_exception(StorageFailedError())
+                else:
                     item.done.set_result(outcome)
 
-    def _apply_batch(self, frames: list[bytes]) -> list[Outcome]:
-        """In the writer thread: one transaction for the batch, committed before any ACK."""
+    def apply_batch(self, frames: list[Frame]) -> list[Outcome | None]:
+        """In the writer thread: the ACK for each frame, or None for one that was not
+        committed. Nothing is acknowledged before the transaction holding it has committed."""
+        live = [frame for frame in frames if not frame.connection.broken]
+        together = self._commit_together(live) if live else None
+        outcomes: dict[int, Outcome] = {}
+        if together is not None:
+            outcomes = {id(frame): outcome for frame, outcome in zip(live, together, strict=True)}
+        else:
+            for frame in live:
+                if frame.connection.broken:
+                    continue  # an earlier message of its connection was not committed
+                outcome = self._commit_one(frame.data)
+                if outcome is None:
+                    frame.connection.broken = True
+                else:
+                    outcomes[id(frame)] = outcome
+        self.applied += sum(1 for outcome in outcomes.values() if outcome.ack_code == "AA")
+        return [outcomes.get(id(frame)) for frame in frames]
+
+    def _commit_together(self, batch: list[Frame]) -> list[Outcome] | None:
         try:
             with self.database.unit_of_work() as session:
-                now = self.clock.now()
-                outcomes = [self.processor.handle(session, data, now=now) for data in frames]
-        except BaseException:
+                outcomes = self.processor.handle_batch(
+                    session, [frame.data for frame in batch], now=self.clock.now()
+                )
+        except Exception as error:
             self.processor.forget()
-            raise
-        self.applied += sum(1 for outcome in outcomes if outcome.ack_code == "AA")
+            self.fallbacks += 1
+            logger.info(
+                "feed: a batch of %d was rolled back (%s); applying one message at a time",
+                len(batch),
+                type(error).__name__,
+            )
+            return None
+        self.batches += 1
         return outcomes
+
+    def _commit_one(self, data: bytes) -> Outcome | None:
+        try:
+            with self.database.unit_of_work() as session:
+                return self.processor.handle(session, data, now=self.clock.now())
+        except Exception as error:
+            self.processor.forget()
+            logger.error(
+                "feed: could not store a message (%s); not acknowledged", type(error).__name__
+            )
+            return None
 
 
 def run_listener(database: Database, clock: Clock, host: str, port: int) -> None:

@@ -1,10 +1,13 @@
-"""Applying HL7 feed messages: store raw, apply through the import service, decide the ACK.
+"""The feed inbox: store each message raw, apply it through the import service, decide the ACK.
 
-`FeedProcessor.handle` is called inside the caller's transaction for each message; the
-caller commits and only then sends the ACK it returned. A message is stored in
-`feed_messages` first; its changes are applied in a savepoint so that a message which cannot
-be applied (AE) rolls back alone and stays stored as a dead letter. Nothing from a message
-body is logged: log lines carry control ids, message types and ACK codes only.
+Both entry points run inside the caller's transaction; the caller commits and only then
+sends the ACKs returned. `FeedProcessor.handle_batch` stores and applies the messages that
+queued together, set-based (`app/feed/batch.py`), and raises when any of them cannot be
+applied: the caller rolls back and gives each message a transaction of its own with
+`FeedProcessor.handle`, which stores the message in `feed_messages` first and applies it in a
+savepoint, so that a message which cannot be applied (AE) rolls back alone and stays stored
+as a dead letter. Nothing from a message body is logged: log lines carry control ids,
+message types and ACK codes only.
 """
 
 from __future__ import annotations
@@ -18,29 +21,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.appointments.tables import Appointment, Clinic
 from app.bookings import service as bookings_service
+from app.db.dialect import bulk_insert, one_of_strings
 from app.errors import ConflictError, DomainError, NotFoundError
-from app.feed.messages import (
-    PATIENT_EVENTS,
-    Event,
-    MessageRejectedError,
-    read_message,
-)
-from app.feed.messages import (
-    FeedMessage as Message,
-)
+from app.feed.apply import apply_message
+from app.feed.batch import apply_messages
+from app.feed.messages import FeedMessage as Message
+from app.feed.messages import MessageRejectedError, read_message
 from app.feed.tables import DEAD_LETTER_STATUSES, FeedMessage, FeedStatus
 from app.imports.service import RowRejectedError, RowWriter
-from app.patients.service import merge_patients, resolve_pas_patient_id
-from app.patients.tables import Patient
-from app.reference.codes import NOT_YET_KNOWN
 from app.settings import Settings
-from app.sms.service import cancel_pending_reminders
 
 logger = logging.getLogger(__name__)
 
-FEED_SOURCE = "hl7_feed"
 RAW_KEPT_WHEN_OVERSIZED = 65_536
 # The extract's column names as the HL7 fields they come from, for AE texts.
 _FIELD_NAMES = {
@@ -60,13 +53,6 @@ _FIELD_NAMES = {
     "preferred_language": "PID-15 (language)",
     "postcode": "PID-11.5 (postcode)",
 }
-
-
-class MessageNotAppliedError(DomainError):
-    """Understood, but it cannot be applied (answered AE)."""
-
-    status_code = 422
-    code = "not_applied"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +114,67 @@ class FeedProcessor:
             .returning(FeedMessage.id)
         ).scalar_one()
         return self._apply_stored(session, message_id, message, now=now)
+
+    def handle_batch(
+        self, session: Session, frames: list[bytes], *, now: datetime
+    ) -> list[Outcome]:
+        """Store every frame and apply the new ones; raises (nothing to commit) when any message
+        cannot be applied."""
+        parsed: list[Message | MessageRejectedError] = []
+        for data in frames:
+            try:
+                parsed.append(read_message(data, zone=self.zone, max_bytes=self.max_bytes))
+            except MessageRejectedError as rejected:
+                parsed.append(rejected)
+        control_ids = [item.control_id for item in parsed if isinstance(item, Message)]
+        stored = (
+            {
+                row.control_id: row
+                for row in session.execute(
+                    select(FeedMessage.control_id, FeedMessage.status, FeedMessage.error).where(
+                        one_of_strings(session, FeedMessage.control_id, control_ids)
+                    )
+                )
+            }
+            if control_ids
+            else {}
+        )
+        outcomes: list[Outcome] = []
+        inbox: list[dict[str, Any]] = []
+        fresh: list[Message] = []
+        in_batch: set[str] = set()
+        for data, item in zip(frames, parsed, strict=True):
+            if isinstance(item, MessageRejectedError):
+                inbox.append(_rejected_row(data, item, self.max_bytes, now))
+                logger.warning(
+                    "feed: rejected a message (AR), control id %s", item.control_id or "-"
+                )
+                outcomes.append(Outcome("AR", item.control_id, item.reason))
+                continue
+            previous = stored.get(item.control_id)
+            if previous is not None:
+                # A repeat (the sender missed our ACK): answer as before, apply nothing again.
+                if previous.status == FeedStatus.ERROR:
+                    outcomes.append(Outcome("AE", item.control_id, previous.error or "", True))
+                else:
+                    outcomes.append(Outcome("AA", item.control_id, "", True))
+                continue
+            if item.control_id in in_batch:
+                # A repeat within the batch: the first is applied (or the batch fails as a whole).
+                outcomes.append(Outcome("AA", item.control_id, "", True))
+                continue
+            in_batch.add(item.control_id)
+            inbox.append(_stored_row(data, item, now))
+            fresh.append(item)
+            outcomes.append(Outcome("AA", item.control_id))
+        if inbox:
+            bulk_insert(session, FeedMessage, inbox)
+        if fresh:
+            apply_messages(session, fresh, self.writer, now=now)
+            # A PAS booking or cancellation may honour an open rebook or cancel request: once per
+            # batch, as a file import does once per file (it is safe to repeat).
+            bookings_service.reconcile(session, self.settings, now=now)
+        return outcomes
 
     def replay(self, session: Session, message_id: int, *, now: datetime, user_id: int) -> Outcome:
         """Try a dead letter again (after the patient or appointment it needed arrived)."""
@@ -225,6 +272,44 @@ class FeedProcessor:
         )
 
 
+def _stored_row(data: bytes, message: Message, now: datetime) -> dict[str, Any]:
+    return {
+        "control_id": message.control_id,
+        "message_type": str(message.event),
+        "status": FeedStatus.APPLIED,
+        "ack_code": "AA",
+        "error": None,
+        "patient_key": message.patient_id[:64],
+        "appointment_key": message.appointment.get("appointment_id") or None,
+        "raw": data.decode("utf-8"),
+        "size_bytes": len(data),
+        "attempts": 1,
+        "received_at": now,
+        "processed_at": now,
+    }
+
+
+def _rejected_row(
+    data: bytes, rejected: MessageRejectedError, max_bytes: int, now: datetime
+) -> dict[str, Any]:
+    kept = data[:RAW_KEPT_WHEN_OVERSIZED] if len(data) > max_bytes else data
+    return {
+        "control_id": None,
+        "message_type": None,
+        "status": FeedStatus.REJECTED,
+        "ack_code": "AR",
+        "error": rejected.reason
+        + (f" (MSH-10 {rejected.control_id})" if rejected.control_id else ""),
+        "patient_key": None,
+        "appointment_key": None,
+        "raw": kept.decode("utf-8", "replace"),
+        "size_bytes": len(data),
+        "attempts": 1,
+        "received_at": now,
+        "processed_at": now,
+    }
+
+
 def _hl7_wording(error: DomainError) -> str:
     if isinstance(error, RowRejectedError):
         return "; ".join(
@@ -234,124 +319,6 @@ def _hl7_wording(error: DomainError) -> str:
             for problem in error.problems
         )
     return error.message
-
-
-# --- applying one message ------------------------------------------------------------------
-
-
-def apply_message(session: Session, message: Message, writer: RowWriter, *, now: datetime) -> None:
-    if message.event is Event.MERGED:
-        assert message.merged_patient_id is not None  # noqa: S101 - read_message requires it
-        merge_patients(
-            session,
-            surviving_pas_id=message.patient_id,
-            merged_pas_id=message.merged_patient_id,
-            source=FEED_SOURCE,
-            source_ref=message.control_id,
-            now=now,
-        )
-        _apply_patient(session, message, writer, now=now, require_known=True)
-        return
-    if message.event in PATIENT_EVENTS:
-        _apply_patient(session, message, writer, now=now, require_known=False)
-        return
-    _apply_schedule(session, message, writer, now=now)
-
-
-def _apply_patient(
-    session: Session, message: Message, writer: RowWriter, *, now: datetime, require_known: bool
-) -> None:
-    pas_id = resolve_pas_patient_id(session, message.patient_id)
-    current = session.execute(select(Patient).where(Patient.pas_patient_id == pas_id)).scalar()
-    if current is None and require_known:
-        raise MessageNotAppliedError(f"unknown patient '{pas_id}'")
-    row = _patient_row(current) if current is not None else {}
-    row.update(message.patient)
-    row["patient_id"] = pas_id
-    if current is not None and len(message.patient) <= 1:
-        return  # nothing but the identifier: the record stays as it is
-    writer.patient(session, row, now=now)
-
-
-def _patient_row(patient: Patient) -> dict[str, str]:
-    """The patient as a patients.csv row, so fields a message does not carry stay as they are."""
-
-    def flag(value: bool) -> str:
-        return "true" if value else "false"
-
-    return {
-        "patient_id": patient.pas_patient_id,
-        "nhs_number": patient.nhs_number or "",
-        "family_name": patient.family_name or "",
-        "given_name": patient.given_name or "",
-        "birth_date": patient.birth_date.isoformat(),
-        "sex": patient.sex,
-        "ethnic_category": patient.ethnic_category,
-        "postcode": patient.postcode or "",
-        "lsoa_code": patient.lsoa_code or "",
-        "mobile_phone": patient.mobile_phone or "",
-        "landline_phone": patient.landline_phone or "",
-        "preferred_language": patient.preferred_language,
-        "interpreter_needed": flag(patient.interpreter_needed),
-        "communication_needs": patient.communication_needs,
-        "learning_disability": flag(patient.learning_disability),
-        "sms_opt_out": flag(patient.sms_opt_out),
-    }
-
-
-def _apply_schedule(
-    session: Session, message: Message, writer: RowWriter, *, now: datetime
-) -> None:
-    values = dict(message.appointment)
-    appointment_key = values["appointment_id"]
-    values["patient_id"] = resolve_pas_patient_id(session, values["patient_id"])
-    current = session.execute(
-        select(
-            Appointment.id,
-            Appointment.attendance_code,
-            Appointment.booked_at,
-            Appointment.start_at,
-            Appointment.first_attendance,
-            Clinic.code,
-            Clinic.site,
-            Clinic.specialty_code,
-        )
-        .join(Clinic, Clinic.id == Appointment.clinic_id)
-        .where(Appointment.pas_appointment_id == appointment_key)
-    ).first()
-    if current is None and message.event is not Event.BOOKED:
-        raise MessageNotAppliedError(
-            f"appointment '{appointment_key}' is not known: a {message.event} needs the "
-            "booking (SIU^S12) first; replay this message once the booking has arrived"
-        )
-    row: dict[str, str] = {}
-    if current is not None:
-        row = {
-            "clinic_code": current.code,
-            "site": current.site or "",
-            "specialty_code": current.specialty_code or "",
-            "booked_at": current.booked_at.isoformat(),
-            "start_at": current.start_at.isoformat(),
-            "first_attendance": ""
-            if current.first_attendance is None
-            else ("true" if current.first_attendance else "false"),
-            "attendance_code": current.attendance_code,
-        }
-        values.pop("booked_at", None)  # the booking time is the PAS's first booking
-    else:
-        row["booked_at"] = now.isoformat()
-        row["attendance_code"] = NOT_YET_KNOWN
-    row.update(values)
-    if message.attendance_code is not None:
-        row["attendance_code"] = message.attendance_code
-    writer.appointment(session, row, now=now)
-    was_open = current is None or current.attendance_code == NOT_YET_KNOWN
-    if message.attendance_code is not None and was_open:
-        appointment_id = session.execute(
-            select(Appointment.id).where(Appointment.pas_appointment_id == appointment_key)
-        ).scalar_one()
-        reason = "no_show" if message.event is Event.NO_SHOW else "cancelled_in_pas"
-        cancel_pending_reminders(session, [appointment_id], reason=reason, now=now)
 
 
 # --- the dead-letter list -------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -163,6 +163,73 @@ class RowWriter:
         if rejected:
             raise RowRejectedError([problem for _pending, problem in rejected])
         return report
+
+    def patients(
+        self,
+        session: Session,
+        rows: list[dict[str, str]],
+        *,
+        now: datetime,
+        existing: Mapping[str, Any] | None = None,
+    ) -> ImportReport:
+        """Several rows for distinct patients written with one set of bulk statements, as one
+        chunk of a file import; the first invalid row raises `RowRejectedError`. `existing`:
+        the stored patients of these PAS ids (rows with `id` and `source_hash`), when the
+        caller has just read them, so they are not read twice."""
+        today = now.astimezone(self.zone).date()
+        pending: list[_Pending] = []
+        for row in rows:
+            values, problems = parse_patient(row, self.zone, today)
+            if problems:
+                raise RowRejectedError(problems)
+            pending.append(_Pending(_SINGLE_ROW, values))
+        report = ImportReport(kind="patients", file="")
+        if pending:
+            known = None
+            if existing is not None:
+                known = {key: (row.id, row.source_hash) for key, row in existing.items()}
+            _write_patients(session, pending, report, now, existing=known)
+        return report
+
+    def appointments(
+        self,
+        session: Session,
+        rows: list[dict[str, str]],
+        *,
+        now: datetime,
+        existing: Mapping[str, Any] | None = None,
+        patient_ids: Mapping[str, int] | None = None,
+    ) -> ImportReport:
+        """Several rows for distinct appointments as one chunk of a file import (the clinic
+        cache kept); the first invalid row raises `RowRejectedError`. `existing`: the stored
+        appointments of these PAS ids (rows with the columns `_write_appointments` reads),
+        and `patient_ids` the patients' ids by PAS id (every one that exists), when the
+        caller has them already."""
+        pending: list[_Pending] = []
+        for row in rows:
+            values, problems = parse_appointment(row, self.zone)
+            if problems:
+                raise RowRejectedError(problems)
+            pending.append(_Pending(_SINGLE_ROW, values))
+        report = ImportReport(kind="appointments", file="")
+        if pending:
+            rejected = _write_appointments(
+                session,
+                pending,
+                report,
+                now,
+                self.clinics,
+                existing=existing,
+                patient_ids=patient_ids,
+            )
+            if rejected:
+                raise RowRejectedError([problem for _pending, problem in rejected])
+        return report
+
+    def known_clinics(self, session: Session) -> dict[str, tuple[int, str | None, str | None]]:
+        """Clinics by code as (id, site, specialty), loaded once and kept until `forget()`."""
+        self.clinics.load(session)
+        return self.clinics.by_code
 
 
 _SINGLE_ROW = RawRow(1, [], None)
@@ -439,17 +506,23 @@ class _RejectsWriter:
 
 
 def _write_patients(
-    session: Session, rows: list[_Pending], report: ImportReport, now: datetime
+    session: Session,
+    rows: list[_Pending],
+    report: ImportReport,
+    now: datetime,
+    *,
+    existing: Mapping[str, tuple[int, str]] | None = None,
 ) -> list[tuple[_Pending, Problem]]:
-    ids = [row.values["pas_patient_id"] for row in rows]
-    existing = {
-        pas_id: (row_id, digest)
-        for pas_id, row_id, digest in session.execute(
-            select(Patient.pas_patient_id, Patient.id, Patient.source_hash).where(
-                one_of(session, Patient.pas_patient_id, ids)
+    if existing is None:
+        ids = [row.values["pas_patient_id"] for row in rows]
+        existing = {
+            pas_id: (row_id, digest)
+            for pas_id, row_id, digest in session.execute(
+                select(Patient.pas_patient_id, Patient.id, Patient.source_hash).where(
+                    one_of(session, Patient.pas_patient_id, ids)
+                )
             )
-        )
-    }
+        }
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for row in rows:
@@ -476,13 +549,16 @@ class _ClinicCache:
         self.loaded = False
         self.by_code: dict[str, tuple[int, str | None, str | None]] = {}
 
-    def resolve(self, session: Session, rows: list[_Pending], report: ImportReport) -> None:
+    def load(self, session: Session) -> None:
         if not self.loaded:
             for clinic in session.execute(
                 select(Clinic.id, Clinic.code, Clinic.site, Clinic.specialty_code)
             ):
                 self.by_code[clinic.code] = (clinic.id, clinic.site, clinic.specialty_code)
             self.loaded = True
+
+    def resolve(self, session: Session, rows: list[_Pending], report: ImportReport) -> None:
+        self.load(session)
         wanted: dict[str, tuple[str | None, str | None]] = {}
         for row in rows:
             wanted[row.values["clinic_code"]] = (row.values["site"], row.values["specialty_code"])
@@ -526,16 +602,20 @@ def _write_appointments(
     report: ImportReport,
     now: datetime,
     clinics: _ClinicCache,
+    *,
+    existing: Mapping[str, Any] | None = None,
+    patient_ids: Mapping[str, int] | None = None,
 ) -> list[tuple[_Pending, Problem]]:
-    pas_patient_ids = {row.values["pas_patient_id"] for row in rows}
-    # `.all()`: a Result has keys(), so dict() would treat it as a mapping.
-    patient_ids: dict[str, int] = dict(
-        session.execute(
-            select(Patient.pas_patient_id, Patient.id).where(
-                one_of(session, Patient.pas_patient_id, pas_patient_ids)
-            )
-        ).all()
-    )
+    if patient_ids is None:
+        pas_patient_ids = {row.values["pas_patient_id"] for row in rows}
+        # `.all()`: a Result has keys(), so dict() would treat it as a mapping.
+        patient_ids = dict(
+            session.execute(
+                select(Patient.pas_patient_id, Patient.id).where(
+                    one_of(session, Patient.pas_patient_id, pas_patient_ids)
+                )
+            ).all()
+        )
     rejected: list[tuple[_Pending, Problem]] = []
     accepted: list[_Pending] = []
     for row in rows:
@@ -555,25 +635,8 @@ def _write_appointments(
     if not accepted:
         return rejected
     clinics.resolve(session, accepted, report)
-    existing = {
-        found.pas_appointment_id: found
-        for found in session.execute(
-            select(
-                Appointment.pas_appointment_id,
-                Appointment.id,
-                Appointment.source_hash,
-                Appointment.attendance_code,
-                Appointment.start_at,
-                Appointment.outcome_recorded_at,
-            ).where(
-                one_of(
-                    session,
-                    Appointment.pas_appointment_id,
-                    [row.values["pas_appointment_id"] for row in accepted],
-                )
-            )
-        )
-    }
+    if existing is None:
+        existing = _existing_appointments(session, accepted)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
@@ -638,6 +701,28 @@ def _write_appointments(
     report.updated += len(updates)
     report.changes_recorded += len(changes)
     return rejected
+
+
+def _existing_appointments(session: Session, rows: list[_Pending]) -> dict[str, Any]:
+    return {
+        found.pas_appointment_id: found
+        for found in session.execute(
+            select(
+                Appointment.pas_appointment_id,
+                Appointment.id,
+                Appointment.source_hash,
+                Appointment.attendance_code,
+                Appointment.start_at,
+                Appointment.outcome_recorded_at,
+            ).where(
+                one_of(
+                    session,
+                    Appointment.pas_appointment_id,
+                    [row.values["pas_appointment_id"] for row in rows],
+                )
+            )
+        )
+    }
 
 
 def _change(
