@@ -19,6 +19,7 @@ from app.auth.reads import PatientReaderDep, record_patient_read
 from app.auth.roles import Role
 from app.auth.tables import User
 from app.clock import ClockDep
+from app.db.errors import RecordId
 from app.db.session import SessionDep
 from app.errors import InvalidInputError
 from app.patients import callbacks
@@ -125,7 +126,7 @@ def search_page(request: Request, session: SessionDep, reader: PatientReaderDep)
 
 @router.post("/patients/{patient_id}/open")
 async def open_patient(
-    patient_id: int, request: Request, session: SessionDep, user: Navigator, clock: ClockDep
+    patient_id: RecordId, request: Request, session: SessionDep, user: Navigator, clock: ClockDep
 ) -> Response:
     form = await request.form()
     callbacks.open_from_search(
@@ -137,6 +138,23 @@ async def open_patient(
         now=clock.now(),
     )
     return RedirectResponse(f"/patients/{patient_id}?notice=opened", status_code=303)
+
+
+def _refused(
+    request: Request,
+    session: Session,
+    reader: Any,
+    patient_id: int,
+    *,
+    error: InvalidInputError,
+    form: dict[str, Any],
+) -> Response:
+    """Nothing was saved: roll back and show the patient as they now stand, with the problems."""
+    session.rollback()
+    patient = callbacks.visible_patient(session, reader, patient_id, reader.now)
+    return _patient_page(
+        request, session, reader, patient, errors=_problems(error), form=form, status_code=422
+    )
 
 
 def _patient_page(
@@ -198,7 +216,7 @@ def _patient_page(
 
 @router.get("/patients/{patient_id}")
 def patient_page(
-    patient_id: int, request: Request, session: SessionDep, reader: PatientReaderDep
+    patient_id: RecordId, request: Request, session: SessionDep, reader: PatientReaderDep
 ) -> Response:
     patient = callbacks.visible_patient(session, reader, patient_id, reader.now)
     record_patient_read(session, reader, action="patient.viewed", patient_ids=[patient.id])
@@ -207,7 +225,7 @@ def patient_page(
 
 @router.post("/patients/{patient_id}/calls")
 async def log_call(
-    patient_id: int, request: Request, session: SessionDep, reader: PatientReaderDep
+    patient_id: RecordId, request: Request, session: SessionDep, reader: PatientReaderDep
 ) -> Response:
     form = {key: str(value) for key, value in (await request.form()).items()}
     now = reader.now
@@ -229,23 +247,13 @@ async def log_call(
             problems=problems,
         )
     except InvalidInputError as error:
-        session.rollback()
-        patient = callbacks.visible_patient(session, reader, patient_id, now)
-        return _patient_page(
-            request,
-            session,
-            reader,
-            patient,
-            errors=_problems(error),
-            form=form,
-            status_code=422,
-        )
+        return _refused(request, session, reader, patient_id, error=error, form=form)
     return RedirectResponse(f"/patients/{patient.id}?notice=logged", status_code=303)
 
 
 @router.post("/patients/{patient_id}/phones")
 async def correct_phone(
-    patient_id: int, request: Request, session: SessionDep, reader: PatientReaderDep
+    patient_id: RecordId, request: Request, session: SessionDep, reader: PatientReaderDep
 ) -> Response:
     form = {key: str(value) for key, value in (await request.form()).items()}
     now = reader.now
@@ -260,15 +268,5 @@ async def correct_phone(
             now=now,
         )
     except InvalidInputError as error:
-        session.rollback()
-        patient = callbacks.visible_patient(session, reader, patient_id, now)
-        return _patient_page(
-            request,
-            session,
-            reader,
-            patient,
-            errors=_problems(error),
-            form=form,
-            status_code=422,
-        )
+        return _refused(request, session, reader, patient_id, error=error, form=form)
     return RedirectResponse(f"/patients/{patient.id}?notice=corrected", status_code=303)
