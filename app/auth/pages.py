@@ -34,6 +34,7 @@ from app.auth.signin import (
 )
 from app.auth.tables import User
 from app.clock import get_clock
+from app.db.errors import RecordId
 from app.db.session import SessionDep
 from app.errors import ConflictError, DomainError, TooManyRequestsError
 from app.isodate import parse_date_parts
@@ -327,7 +328,7 @@ def _after_change(action: str, user: User) -> Response:
 
 @router.post("/admin/users/{user_id}/role")
 def change_role(
-    user_id: int,
+    user_id: RecordId,
     request: Request,
     admin: Admin,
     session: SessionDep,
@@ -372,7 +373,7 @@ def _deactivate_page(
 
 @router.get("/admin/users/{user_id}/deactivate")
 def confirm_deactivate(
-    user_id: int,
+    user_id: RecordId,
     request: Request,
     admin: Admin,
     session: SessionDep,
@@ -384,7 +385,7 @@ def confirm_deactivate(
 
 @router.post("/admin/users/{user_id}/deactivate")
 def deactivate(
-    user_id: int,
+    user_id: RecordId,
     request: Request,
     admin: Admin,
     session: SessionDep,
@@ -405,7 +406,7 @@ def deactivate(
 
 @router.post("/admin/users/{user_id}/activate")
 def activate(
-    user_id: int,
+    user_id: RecordId,
     admin: Admin,
     session: SessionDep,
 ) -> Response:
@@ -415,7 +416,7 @@ def activate(
 
 @router.post("/admin/users/{user_id}/unlock")
 def unlock(
-    user_id: int,
+    user_id: RecordId,
     admin: Admin,
     session: SessionDep,
 ) -> Response:

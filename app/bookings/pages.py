@@ -17,6 +17,7 @@ from app.auth.tables import User
 from app.bookings import service
 from app.bookings.tables import RequestKind
 from app.clock import ClockDep
+from app.db.errors import RecordId
 from app.db.session import SessionDep
 from app.errors import DomainError
 from app.settings import Settings
@@ -147,7 +148,7 @@ def worklist_csv(
 @router.post("/bookings/{request_id}/withdraw")
 def withdraw_request(
     request: Request,
-    request_id: int,
+    request_id: RecordId,
     session: SessionDep,
     user: Manager,
     clock: ClockDep,

@@ -852,7 +852,7 @@ def my_history(request: Request, session: SessionDep, user: Navigator, clock: Cl
 
 @router.get("/patients/{patient_id}/history")
 def patient_history(
-    patient_id: int, request: Request, session: SessionDep, user: Navigator, clock: ClockDep
+    patient_id: RecordId, request: Request, session: SessionDep, user: Navigator, clock: ClockDep
 ) -> Response:
     patient = session.get(Patient, patient_id)
     if patient is None:

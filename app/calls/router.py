@@ -167,7 +167,7 @@ def complete_task(
 
 @router.get("/patients/{patient_id}", response_model=list[CallSummary])
 def calls_of_patient(
-    patient_id: int, session: SessionDep, user: NavigatorDep, clock: ClockDep
+    patient_id: RecordId, session: SessionDep, user: NavigatorDep, clock: ClockDep
 ) -> list[CallSummary]:
     return actions.calls_of_patient(session, patient_id=patient_id, user=user, now=clock.now())
 

@@ -12,6 +12,7 @@ from app.auth.dependencies import require_role, verify_csrf
 from app.auth.roles import Role
 from app.auth.tables import User
 from app.clock import ClockDep
+from app.db.errors import RecordId
 from app.db.session import SessionDep
 from app.feed import service
 from app.ui.templating import render
@@ -39,7 +40,7 @@ def dead_letter_page(
 
 @router.post("/feed/{message_id}/replay")
 def replay(
-    message_id: int,
+    message_id: RecordId,
     request: Request,
     session: SessionDep,
     user: Manager,
@@ -60,7 +61,7 @@ def replay(
 
 @router.post("/feed/{message_id}/dismiss")
 def dismiss(
-    message_id: int, session: SessionDep, user: Manager, clock: ClockDep, _csrf: Csrf
+    message_id: RecordId, session: SessionDep, user: Manager, clock: ClockDep, _csrf: Csrf
 ) -> Response:
     service.dismiss(session, message_id, now=clock.now(), user_id=user.id)
     record_audit(session, user_id=user.id, action="feed.dismiss", detail={"message_id": message_id})

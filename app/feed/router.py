@@ -14,6 +14,7 @@ from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
 from app.clock import ClockDep
+from app.db.errors import RecordId
 from app.db.session import SessionDep
 from app.feed import service
 
@@ -60,7 +61,7 @@ def list_dead_letters(session: SessionDep, _user: Manager) -> dict[str, Any]:
 
 @router.post("/dead-letters/{message_id}/replay", response_model=ReplayOut)
 def replay(
-    message_id: int, request: Request, session: SessionDep, user: Manager, clock: ClockDep
+    message_id: RecordId, request: Request, session: SessionDep, user: Manager, clock: ClockDep
 ) -> dict[str, Any]:
     outcome = processor(request).replay(session, message_id, now=clock.now(), user_id=user.id)
     record_audit(
@@ -73,6 +74,6 @@ def replay(
 
 
 @router.post("/dead-letters/{message_id}/dismiss", status_code=204)
-def dismiss(message_id: int, session: SessionDep, user: Manager, clock: ClockDep) -> None:
+def dismiss(message_id: RecordId, session: SessionDep, user: Manager, clock: ClockDep) -> None:
     service.dismiss(session, message_id, now=clock.now(), user_id=user.id)
     record_audit(session, user_id=user.id, action="feed.dismiss", detail={"message_id": message_id})

@@ -14,6 +14,7 @@ from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
 from app.clock import ClockDep
+from app.db.errors import RecordId
 from app.db.session import SessionDep
 from app.errors import NotFoundError
 from app.isodate import IsoDate
@@ -31,7 +32,7 @@ Manager = Annotated[User, Depends(require_role(Role.MANAGER))]
 
 @router.get("/patients/{patient_id}/messages", response_model=list[MessageOut])
 def patient_messages(
-    patient_id: int, session: DbSession, user: Navigator, clock: ClockDep
+    patient_id: RecordId, session: DbSession, user: Navigator, clock: ClockDep
 ) -> list[MessageOut]:
     # The patients feature's read scope: a patient outside it is the same 404 as no patient.
     if not can_see_patient(session, user, patient_id, clock.now()):
@@ -43,7 +44,7 @@ def patient_messages(
 
 @router.get("/appointments/{appointment_id}/messages", response_model=list[MessageOut])
 def appointment_messages(
-    appointment_id: int, session: DbSession, user: Navigator, clock: ClockDep
+    appointment_id: RecordId, session: DbSession, user: Navigator, clock: ClockDep
 ) -> list[MessageOut]:
     appointment = session.get(Appointment, appointment_id)
     if appointment is None or not can_see_patient(
