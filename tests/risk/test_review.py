@@ -115,20 +115,28 @@ def test_the_review_keeps_the_champion_when_the_challenger_is_worse(
     risky = risk_settings(settings)
     champion = _champion(session, risky)
     _miss_more_after(session, TRAINED_BEFORE, every=4)
-    # Outcomes before the champion's training scrambled afterwards (a botched PAS re-import):
-    # a challenger trained now learns noise, the champion learned from the real outcomes.
+    # Outcomes before the champion's training shuffled afterwards within each patient (a botched
+    # PAS re-import): every patient keeps as many DNAs as before, so what both models know of a
+    # patient's history when scoring the new appointments is unchanged, but which of their
+    # appointments was missed is now noise. A challenger trained now learns from that noise;
+    # the champion learned from the real outcomes.
     rows = session.execute(
-        select(Appointment.id, Appointment.attendance_code)
+        select(Appointment.id, Appointment.patient_id, Appointment.attendance_code)
         .where(Appointment.start_at < TRAINED_BEFORE)
-        .order_by(Appointment.id)
+        .order_by(Appointment.patient_id, Appointment.id)
     ).all()
-    codes = np.random.default_rng(5).permutation([code for _id, code in rows])
-    for (appointment_id, _code), code in zip(rows, codes, strict=True):
-        session.execute(
-            update(Appointment)
-            .where(Appointment.id == appointment_id)
-            .values(attendance_code=str(code))
-        )
+    rng = np.random.default_rng(5)
+    by_patient: dict[int, list[tuple[int, str | None]]] = {}
+    for appointment_id, patient_id, code in rows:
+        by_patient.setdefault(patient_id, []).append((appointment_id, code))
+    for appointments in by_patient.values():
+        codes = rng.permutation([code for _id, code in appointments])
+        for (appointment_id, _code), code in zip(appointments, codes, strict=True):
+            session.execute(
+                update(Appointment)
+                .where(Appointment.id == appointment_id)
+                .values(attendance_code=None if code is None else str(code))
+            )
     session.flush()
 
     decision = retrain_and_decide(session, risky, now=NOW)
