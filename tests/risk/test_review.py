@@ -130,7 +130,8 @@ def test_the_review_keeps_the_champion_when_the_challenger_is_worse(
     for appointment_id, patient_id, code in rows:
         by_patient.setdefault(patient_id, []).append((appointment_id, code))
     for appointments in by_patient.values():
-        codes = rng.permutation([code for _id, code in appointments])
+        shuffled = rng.permutation(len(appointments))
+        codes = [appointments[i][1] for i in shuffled]
         for (appointment_id, _code), code in zip(appointments, codes, strict=True):
             session.execute(
                 update(Appointment)
