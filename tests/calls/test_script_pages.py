@@ -22,14 +22,18 @@ def _manager(session: Session, client: TestClient) -> str:
 
 
 def _versions(session: Session, slug: str) -> list[int]:
+    """The versions on record; the read ends its transaction, so the app's next request never
+    waits for the test's hold on an SQLite database."""
     session.expire_all()
-    return list(
+    versions = list(
         session.scalars(
             select(CallDocument.version)
             .where(CallDocument.slug == slug)
             .order_by(CallDocument.version)
         )
     )
+    session.rollback()
+    return versions
 
 
 def _audit_actions(session: Session) -> list[str]:
