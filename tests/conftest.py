@@ -13,10 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app.auth import passwords
 from app.clock import FixedClock
 from app.db import migrate
 from app.db.registry import metadata
@@ -27,6 +29,11 @@ from tests.clock import TEST_NOW
 from tests.databases import temporary_database
 
 TEST_DATABASE_URL = os.environ.get("NAVIGATOR_TEST_DATABASE_URL", "sqlite://")
+
+# argon2id at its minimum cost for every test: the same code paths and hash format, without a
+# tenth of a second of hashing per sign-in (the service's own parameters are tested in
+# tests/auth/test_roles_and_passwords.py).
+passwords.use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 def pytest_report_header() -> str:

@@ -13,10 +13,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 MIN_LENGTH = 12
 MAX_LENGTH = 256
 
-_hasher = PasswordHasher()
-# Verified against when the username is unknown, so both paths cost one argon2 verification
-# and response time does not reveal which accounts exist.
-_DUMMY_HASH = _hasher.hash("navigator-dummy-password-for-timing")
+# argon2-cffi's defaults, RFC 9106's low-memory profile: argon2id, 3 passes over 64 MiB, 4 lanes.
+STANDARD_HASHER = PasswordHasher()
+# Not a credential: verified against when the username is unknown (below).
+_DUMMY_PASSWORD = "navigator-dummy-password-for-timing"  # noqa: S105
 
 # Each argon2 hash or verification holds 64 MiB while it runs. Fifty navigators signing in at
 # nine o'clock (or a flood of sign-in attempts) would otherwise run dozens at once in each
@@ -26,21 +26,44 @@ CONCURRENT_HASHES = 4
 _slots = threading.BoundedSemaphore(CONCURRENT_HASHES)
 
 
+class _Hashing:
+    """The hasher in use and a hash of the dummy password made with it: an unknown username
+    costs the same one verification as a known one, so response time does not reveal which
+    accounts exist."""
+
+    def __init__(self, hasher: PasswordHasher) -> None:
+        self.hasher = hasher
+        self.dummy_hash = hasher.hash(_DUMMY_PASSWORD)
+
+
+_current = _Hashing(STANDARD_HASHER)
+
+
+def use_hasher(hasher: PasswordHasher) -> None:
+    """Hash and verify new passwords with `hasher`'s parameters from now on. Only the test suite
+    calls this (argon2id at its minimum cost: otherwise each of its thousands of sign-ins spends
+    a tenth of a second or more in argon2); the service always runs `STANDARD_HASHER`. A hash
+    carries its own parameters, so hashes made either way still verify."""
+    replacement = _Hashing(hasher)
+    _current.hasher, _current.dummy_hash = replacement.hasher, replacement.dummy_hash
+
+
 def hash_password(password: str) -> str:
     with _slots:
-        return _hasher.hash(password)
+        return _current.hasher.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     with _slots:
         try:
-            return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+            stored = password_hash or _current.dummy_hash
+            return _current.hasher.verify(stored, password) and bool(password_hash)
         except (VerificationError, InvalidHashError):
             return False
 
 
 def needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)
+    return _current.hasher.check_needs_rehash(password_hash)
 
 
 @functools.cache

@@ -5,6 +5,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from argon2 import Type
 
 from app.auth import passwords
 from app.auth.passwords import hash_password, password_problems, verify_password
@@ -44,6 +45,17 @@ def test_a_long_uncommon_passphrase_is_accepted() -> None:
     assert password_problems("marmalade orbit lantern", username="sam.jones") == []
 
 
+def test_the_service_hashes_with_rfc_9106_low_memory_argon2id() -> None:
+    # The tests hash cheaply (tests/conftest.py); the service keeps argon2-cffi's defaults.
+    standard = passwords.STANDARD_HASHER
+    assert (standard.type, standard.time_cost, standard.memory_cost) == (Type.ID, 3, 65536)
+    assert standard.parallelism == 4
+    stored = standard.hash("marmalade orbit lantern")
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    # A hash carries its parameters: one made by the service verifies whatever hasher runs.
+    assert verify_password(stored, "marmalade orbit lantern")
+
+
 def test_passwords_are_stored_as_argon2_hashes_and_verified() -> None:
     stored = hash_password("marmalade orbit lantern")
     assert stored.startswith("$argon2id$")
@@ -77,7 +89,7 @@ def test_many_sign_ins_at_once_run_only_a_few_argon2_hashes_at_a_time(
 ) -> None:
     # Each argon2 verification holds 64 MiB: 40 at once in a worker's threads would hold 2.5 GB.
     counting = CountingHasher()
-    monkeypatch.setattr(passwords, "_hasher", counting)
+    monkeypatch.setattr(passwords._current, "hasher", counting)
     with ThreadPoolExecutor(max_workers=40) as pool:
         results = list(pool.map(lambda _: verify_password("stored", "typed"), range(40)))
     assert all(results)
