@@ -20,6 +20,9 @@ stage_done "lint"
 
 PG_URL=${NAVIGATOR_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
 PYTEST=(.venv/bin/python -m pytest -n "${NAVIGATOR_TEST_WORKERS:-2}" -m "not faults" "$@")
+# The pytest workers already use every core: one OpenMP/BLAS thread each (gradient boosting's
+# default pool, one thread per core in every worker, only contends).
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 
 echo "== tests on SQLite"
 NAVIGATOR_TEST_DATABASE_URL="sqlite://" "${PYTEST[@]}"
