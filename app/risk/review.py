@@ -116,6 +116,13 @@ def compare(
     )
 
 
+def may_be_worse(auroc_difference_low: float, margin: float) -> bool:
+    """The decision rule: the challenger may be worse than the champion when the lower end of
+    the paired 95% interval of (challenger minus champion) AUROC is below minus `margin`. At
+    exactly minus the margin it is not worse, and is promoted."""
+    return auroc_difference_low < -margin
+
+
 def retrain_and_decide(
     session: Session,
     settings: Settings,
@@ -246,7 +253,7 @@ def retrain_and_decide(
         f"{result.champion['auroc']:.3f}: a difference of {result.auroc_difference:+.3f} "
         f"(95% paired interval {low:+.3f} to {high:+.3f})"
     )
-    if low < -settings.risk_challenger_margin:
+    if may_be_worse(low, settings.risk_challenger_margin):
         return record(
             DecisionOutcome.KEPT,
             f"The challenger {challenger.version} may be worse than the active model "

@@ -14,7 +14,7 @@ from app.analytics.landing import model_alerts
 from app.appointments.tables import Appointment
 from app.risk import repository, service
 from app.risk.drift import monthly_drift
-from app.risk.review import retrain_and_decide
+from app.risk.review import may_be_worse, retrain_and_decide
 from app.risk.tables import RiskModel, RiskModelDecision
 from app.settings import Settings
 from tests.risk.helpers import NOW, create_trust, risk_settings
@@ -183,3 +183,19 @@ def test_with_too_little_data_the_review_says_so_and_registers_nothing(
     assert session.scalars(select(RiskModel)).all() == []
     assert session.scalars(select(RiskModelDecision)).one().reason == decision.reason
     assert decision.drift == {}
+
+
+@pytest.mark.parametrize(
+    ("low", "margin", "worse"),
+    [
+        (-0.005, 0.005, False),  # exactly at the margin: not worse, promoted
+        (-0.0050001, 0.005, True),  # just beyond it: kept
+        (0.01, 0.005, False),
+        (-0.001, 0.0, True),  # no margin: any chance of being worse keeps the champion
+        (0.0, 0.0, False),
+    ],
+)
+def test_the_challenger_is_kept_out_only_beyond_the_margin(
+    low: float, margin: float, worse: bool
+) -> None:
+    assert may_be_worse(low, margin) is worse
