@@ -32,6 +32,9 @@ class _Hashing:
     accounts exist."""
 
     def __init__(self, hasher: PasswordHasher) -> None:
+        self.use(hasher)
+
+    def use(self, hasher: PasswordHasher) -> None:
         self.hasher = hasher
         self.dummy_hash = hasher.hash(_DUMMY_PASSWORD)
 
@@ -44,8 +47,7 @@ def use_hasher(hasher: PasswordHasher) -> None:
     calls this (argon2id at its minimum cost: otherwise each of its thousands of sign-ins spends
     a tenth of a second or more in argon2); the service always runs `STANDARD_HASHER`. A hash
     carries its own parameters, so hashes made either way still verify."""
-    replacement = _Hashing(hasher)
-    _current.hasher, _current.dummy_hash = replacement.hasher, replacement.dummy_hash
+    _current.use(hasher)
 
 
 def hash_password(password: str) -> str:

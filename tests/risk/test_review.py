@@ -136,7 +136,7 @@ def test_the_review_keeps_the_champion_when_the_challenger_is_worse(
             session.execute(
                 update(Appointment)
                 .where(Appointment.id == appointment_id)
-                .values(attendance_code=None if code is None else str(code))
+                .values(attendance_code=code)
             )
     session.flush()
 
