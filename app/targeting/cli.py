@@ -103,33 +103,44 @@ def report_targeting(
 
 
 def simulation_human(result: dict[str, Any]) -> str:
-    risk, benefit = result["policies"]["risk"], result["policies"]["benefit"]
-    difference = result["difference"]
+    policies = result["policies"]
     settings = result["settings"]
+
+    def policy_line(label: str, name: str) -> str:
+        policy = policies[name]
+        return (
+            f"  {label}{policy['avoided_per_call']:.4f} DNAs avoided per call "
+            f"(95% CI {_num(policy['ci_low'])} to {_num(policy['ci_high'])}), "
+            f"{policy['calls']} calls"
+        )
+
+    def difference_line(label: str, key: str) -> str:
+        difference = result[key]
+        relative = difference.get("relative")
+        share = "" if relative is None else f", {relative:+.1%}"
+        return (
+            f"  {label}{difference['estimate']:+.4f}{share} "
+            f"(95% CI {_num(difference['ci_low'], True)} to "
+            f"{_num(difference['ci_high'], True)})"
+        )
+
     lines = [
         f"{settings['repeats']} programmes: {settings['history_weeks']} weeks of history, "
         f"{settings['weeks']} weeks under each policy, {settings['capacity_per_day']} calls a "
         f"day; {'heterogeneous' if settings['heterogeneous_effects'] else 'homogeneous'} "
         "true call effects",
-        f"  risk:    {risk['avoided_per_call']:.4f} DNAs avoided per call "
-        f"(95% CI {_num(risk['ci_low'])} to {_num(risk['ci_high'])}), {risk['calls']} calls",
-        f"  benefit: {benefit['avoided_per_call']:.4f} DNAs avoided per call "
-        f"(95% CI {_num(benefit['ci_low'])} to {_num(benefit['ci_high'])}), "
-        f"{benefit['calls']} calls",
-        f"  difference: {difference['estimate']:+.4f} "
-        f"(95% CI {_num(difference['ci_low'], True)} to {_num(difference['ci_high'], True)})",
-        f"  benefit policy switched on in {result['benefit_model']['switched_repeats']} of "
-        f"{settings['repeats']} repeats",
+        policy_line("risk:    ", "risk"),
+        policy_line("benefit: ", "benefit"),
+        difference_line("difference (benefit - risk): ", "difference"),
+        f"  under the switching rule (benefit policy on in "
+        f"{result['benefit_model']['switched_repeats']} of {settings['repeats']} repeats, "
+        "risk in the rest):",
+        policy_line("  ", "switching_rule"),
+        difference_line("  difference from risk: ", "difference_switching_rule"),
+        "  ranking by the risk score alone (no group bonus, no floor):",
+        policy_line("  ", "risk_score"),
+        difference_line("  benefit minus risk score alone: ", "difference_vs_risk_score"),
     ]
-    always = result["policies"].get("benefit_always")
-    if always is not None:
-        forced = result["difference_benefit_always"]
-        lines.append(
-            f"  benefit policy in every repeat (whatever the rule): "
-            f"{always['avoided_per_call']:.4f} DNAs avoided per call, difference "
-            f"{forced['estimate']:+.4f} (95% CI {_num(forced['ci_low'], True)} to "
-            f"{_num(forced['ci_high'], True)})"
-        )
     for group, floor in result["floors"].items():
         lines.append(
             f"  {group}: {floor['share']:.1%} of calls, floor {floor['floor']:.1%}"

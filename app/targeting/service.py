@@ -38,11 +38,11 @@ from app.targeting.policy import GROUP_LABELS, PRIORITY_GROUPS, SwitchDecision, 
 from app.targeting.repository import TrialRows
 from app.targeting.tables import BenefitModel
 from app.targeting.uplift import (
+    CV_BLOCKS,
     FEATURES,
-    HYPERPARAMETERS,
-    MONOTONIC,
+    PENALTY_GRID,
     BenefitArtefact,
-    fit_t_learner,
+    fit_benefit_model,
     load_benefit_artefact,
     save_benefit_artefact,
     validate,
@@ -230,7 +230,8 @@ def train_benefit_model(
     out_dir: Path | None = None,
     activate: bool = True,
 ) -> TrainingResult:
-    """Fit the T-learner on outcomes known before `now`, validate it on the later weeks,
+    """Fit the call-effect model on outcomes known before `now` (the would-be-called stratum
+    of the earlier weeks), validate it on the later weeks,
     register it with its card and (by default) make it the active benefit model."""
     started = time.perf_counter()
     rows = repository.load_trial_rows(
@@ -256,9 +257,19 @@ def train_benefit_model(
             "Too little trial data for the benefit model: the later weeks kept for validation "
             "need called and held-out appointments; wait for more weeks of the programme."
         )
+    fitted = training & stratum
+    if (fitted & rows.called).sum() == 0 or (fitted & ~rows.called).sum() == 0:
+        raise NotReadyError(
+            "Too little trial data for the benefit model: the earlier weeks need called "
+            "appointments and held-out appointments the queue would have called."
+        )
     version = _new_version(session, now)
-    artefact = fit_t_learner(
-        features[training], rows.called[training], rows.dna[training], version=version
+    artefact = fit_benefit_model(
+        features[fitted],
+        rows.called[fitted],
+        rows.dna[fitted],
+        version=version,
+        day=rows.queue_day[fitted],
     )
     metrics = validate(
         artefact.benefit(features[check]),
@@ -275,8 +286,9 @@ def train_benefit_model(
             "version": version,
             "trained_at": now,
             "model": (
-                "T-learner: two scikit-learn HistGradientBoostingClassifiers "
-                "(app/targeting/uplift.py)"
+                "call-effect model: the risk score's log-odds recalibrated, plus a call term "
+                "with effect modifiers, fitted by penalised maximum likelihood on the "
+                "randomised would-be-called stratum (app/targeting/uplift.py)"
             ),
             "data_window": {
                 "first_queue_date": _day_iso(rows.queue_day.min()),
@@ -286,6 +298,7 @@ def train_benefit_model(
             "rows": {
                 "with_outcome": len(rows),
                 "training": int(training.sum()),
+                "training_stratum": int(fitted.sum()),
                 "training_called": int((training & rows.called).sum()),
                 "training_not_called": int((training & ~rows.called).sum()),
                 "holdout_outcomes": int((training & ~rows.call_arm).sum()),
@@ -293,7 +306,12 @@ def train_benefit_model(
                 "validation_holdout": int((check & ~rows.call_arm).sum()),
             },
             "features": list(FEATURES),
-            "hyperparameters": {**HYPERPARAMETERS, "monotonic_constraints": MONOTONIC},
+            "hyperparameters": {
+                "effect_penalty": artefact.penalty,
+                "penalty_grid": list(PENALTY_GRID),
+                "cross_validation_blocks": CV_BLOCKS,
+            },
+            "coefficients": artefact.coefficients(),
             "metrics": metrics,
             "intended_use": INTENDED_USE,
             "forbidden_uses": FORBIDDEN_USES,
@@ -346,10 +364,26 @@ def render_card(card: dict[str, Any]) -> str:
             "",
             f"Features: {', '.join(card['features'])}.",
             "",
+            *_coefficient_lines(card.get("coefficients") or {}),
             f"Artefact SHA-256: `{card['artefact_sha256']}`",
             "",
         ]
     )
+
+
+def _coefficient_lines(coefficients: dict[str, float]) -> list[str]:
+    """The coefficients in words: a negative call coefficient means the call lowers the
+    chance of a DNA more for that group (log-odds)."""
+    if not coefficients:
+        return []
+    lines = [
+        "## Coefficients (log-odds; call terms below 0 mean the call helps more)",
+        "",
+        "| term | coefficient |",
+        "|---|---|",
+    ]
+    lines += [f"| {name} | {value:+.3f} |" for name, value in coefficients.items()]
+    return [*lines, ""]
 
 
 def _fmt(value: float | None) -> str:

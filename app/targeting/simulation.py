@@ -13,18 +13,23 @@ hours on a shared machine), but every decision goes through the code the service
 - the risk policy ranks by the queue's priority (`app.calls.queue.priority_of`: 100 x risk +
   15 per priority group) and takes the top of the day's capacity, exactly as `build_queue`;
 - the benefit policy is `app.targeting.policy.select_calls` with the same `equity_floors`
-  and exploration share the queue uses, on the benefit of `app.targeting.uplift`'s T-learner,
-  fitted and validated by the same functions as `navigator targeting train` on the
-  simulated history (which ran under the risk policy), and switched on only when
-  `app.targeting.policy.switching_rule` allows it (otherwise that repeat stays on risk);
-- capacity is `app.calls.queue.daily_capacity(settings)` for both policies.
+  and exploration share the queue uses, on the benefit of `app.targeting.uplift`'s
+  call-effect model, fitted and validated by the same functions as `navigator targeting
+  train` on the simulated history (which ran under the risk policy): what the queue does
+  once the policy is on;
+- `switching_rule` is the queue as `app.targeting.policy.switching_rule` governs it: the
+  benefit policy in the repeats whose fitted model passes the rule, risk in the others;
+- `risk_score` ranks by the risk score alone (as peers do: no group bonus, no floor), a
+  reference that separates what the benefit policy owes to who responds to a call from what
+  it owes to replacing today's 15-point group bonus by the equity floor;
+- capacity is `app.calls.queue.daily_capacity(settings)` for every policy.
 
 The service's risk model is stood in for by a good but imperfect estimate: the generative
 probability with only 60% of each patient's latent propensity visible (the rest is what no
 model can see). A reached call multiplies the DNA probability by 1 - r; the true avoided DNAs
 of a policy are the sum of r x p over the calls that reached the patient (an expected value,
-known exactly to the simulation), divided by the calls made. Both policies see the same
-appointments, arms and call-answer draws in a repeat, so their difference is paired.
+known exactly to the simulation), divided by the calls made. Every policy sees the same
+appointments, arms and call-answer draws in a repeat, so their differences are paired.
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ from app.targeting.policy import (
 )
 from app.targeting.uplift import (
     TargetingColumns,
-    fit_t_learner,
+    fit_benefit_model,
     validate,
     would_be_called,
 )
@@ -78,8 +83,9 @@ NO_FLOORS = Floors(
     shares=dict.fromkeys(PRIORITY_GROUPS, 0.0), minimum_calls=dict.fromkeys(PRIORITY_GROUPS, 0)
 )
 
-# The queue's two policies, and the benefit policy forced on whatever the switching rule says.
-POLICIES: tuple[str, ...] = ("risk", "benefit", "benefit_always")
+# The queue's two policies; the queue as the switching rule runs it (benefit in the repeats whose
+# fitted model passes the rule, risk in the others); and ranking by the risk score alone.
+POLICIES: tuple[str, ...] = ("risk", "benefit", "switching_rule", "risk_score")
 
 
 @dataclass(frozen=True)
@@ -281,28 +287,32 @@ def _run_day(
     benefit: FloatArray | None,
     answer_rate: float,
 ) -> tuple[IntArray, Floors, BoolArray]:
-    """The calls one policy makes on one day, its floors, and the DNA of every appointment."""
+    """The calls one ranking makes on one day, its floors, and the DNA of every appointment.
+
+    `policy` is "risk" (the queue's risk policy: the top of its priority, 100 x risk + 15 per
+    priority group), "risk_score" (the top of the risk score alone, as peers rank) or
+    "benefit" (`select_calls` on `benefit` with the equity floor and exploration)."""
     call_arm = np.flatnonzero(~day.held_out)
     if policy == "benefit" and benefit is not None:
         floors = equity_floors(day.risk, day.membership, room, settings.targeting_floor_scale)
-        picked = select_calls(
-            benefit[call_arm],
-            day.membership[call_arm],
-            room,
-            floors=floors,
-            exploration_share=settings.targeting_exploration_share,
-            exploration_keys=day.explore_keys[call_arm],
-        )
+        score = benefit[call_arm]
+        share = settings.targeting_exploration_share
     else:
         floors = NO_FLOORS
-        picked = select_calls(
-            risk_priority(day.risk[call_arm], day.membership[call_arm]),
-            day.membership[call_arm],
-            room,
-            floors=NO_FLOORS,
-            exploration_share=0.0,
-            exploration_keys=day.explore_keys[call_arm],
+        share = 0.0
+        score = (
+            day.risk[call_arm]
+            if policy == "risk_score"
+            else risk_priority(day.risk[call_arm], day.membership[call_arm])
         )
+    picked = select_calls(
+        score,
+        day.membership[call_arm],
+        room,
+        floors=floors,
+        exploration_share=share,
+        exploration_keys=day.explore_keys[call_arm],
+    )
     chosen = call_arm[picked]
     reached = np.zeros(len(day.p0), dtype=bool)
     reached[chosen] = day.answer_draw[chosen] < answer_rate
@@ -395,16 +405,14 @@ def _simulate(
             day = _draw_day(rng, people, shape, model, effect, settings, specialty_effects)
             benefit = artefact.benefit(day.columns.matrix())
             for policy in POLICIES:
-                # "benefit" obeys the switching rule (risk when it says no), as the queue
-                # does; "benefit_always" uses the fitted model whatever the rule says.
-                scores = benefit if policy == "benefit_always" or decision.switched else None
+                # "benefit" ranks by the repeat's fitted model, as the queue does once the
+                # policy is on; "switching_rule" only where the rule allowed it, else risk.
+                if policy == "switching_rule":
+                    mode = "benefit" if decision.switched else "risk"
+                else:
+                    mode = policy
                 chosen, floors, _dna = _run_day(
-                    day,
-                    settings,
-                    room,
-                    "risk" if policy == "risk" else "benefit",
-                    scores,
-                    shape.answer_rate,
+                    day, settings, room, mode, benefit, shape.answer_rate
                 )
                 reached = day.answer_draw[chosen] < shape.answer_rate
                 avoided = float(np.sum(day.p0[chosen] * day.reduction[chosen] * reached))
@@ -428,17 +436,27 @@ def _simulate(
             "calls": calls[policy],
             "floors": _floor_report(tally),
         }
-    difference = np.array(per_repeat["benefit"]) - np.array(per_repeat["risk"])
-    estimate, low, high = _interval(difference)
-    risk_mean = result["policies"]["risk"]["avoided_per_call"]
-    result["difference"] = {"estimate": estimate, "ci_low": low, "ci_high": high}
-    result["relative_gain"] = estimate / risk_mean if risk_mean else None
-    # What the benefit policy itself does when the queue uses it in every repeat, beside
-    # what the rule-governed queue achieved (the switching rule is conservative by design).
-    always = np.array(per_repeat["benefit_always"]) - np.array(per_repeat["risk"])
-    estimate, low, high = _interval(always)
-    result["difference_benefit_always"] = {"estimate": estimate, "ci_low": low, "ci_high": high}
-    result["relative_gain_benefit_always"] = estimate / risk_mean if risk_mean else None
+
+    def compare(policy: str, baseline: str = "risk") -> dict[str, Any]:
+        paired = np.array(per_repeat[policy]) - np.array(per_repeat[baseline])
+        estimate, low, high = _interval(paired)
+        base = result["policies"][baseline]["avoided_per_call"]
+        return {
+            "estimate": estimate,
+            "ci_low": low,
+            "ci_high": high,
+            "relative": estimate / base if base else None,
+        }
+
+    result["difference"] = compare("benefit")
+    result["relative_gain"] = result["difference"]["relative"]
+    # The queue as the switching rule ran it: it stays on risk in repeats whose model has not
+    # yet shown, out of time, that it beats random calling (conservative by design).
+    result["difference_switching_rule"] = compare("switching_rule")
+    # Against ranking by the risk score alone: what is owed to who responds to a call rather
+    # than to dropping today's 15-point group bonus (which the equity floor replaces).
+    result["difference_vs_risk_score"] = compare("benefit", "risk_score")
+    result["difference_risk_score"] = compare("risk_score")
     result["floors"] = result["policies"]["benefit"]["floors"]
     result["settings"] = {
         "weeks": weeks,
@@ -486,12 +504,13 @@ def _fit_on_history(
     risk = features[:, 0]
     cut = int(np.quantile(day, 1 - settings.targeting_validation_share))
     training = day < cut
-    used = training
-    artefact = fit_t_learner(
-        features[used], called[used], dna[used], version=f"simulation-{repeat}"
-    )
     priority = np.concatenate(history.priority)
-    check = ~training & would_be_called(priority, day, call_arm, called)
+    stratum = would_be_called(priority, day, call_arm, called)
+    used = training & stratum
+    artefact = fit_benefit_model(
+        features[used], called[used], dna[used], version=f"simulation-{repeat}", day=day[used]
+    )
+    check = ~training & stratum
     validation = validate(
         artefact.benefit(features[check]),
         risk[check],

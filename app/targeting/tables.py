@@ -1,4 +1,4 @@
-"""The benefit-model registry (one row per trained T-learner; at most one active)."""
+"""The benefit-model registry (one row per trained benefit model; at most one active)."""
 
 from __future__ import annotations
 
