@@ -481,7 +481,8 @@ def _programme_calls(start: datetime, end: datetime) -> Any:
 
 
 def call_activity(session: Session, *, start: datetime, end: datetime) -> Counts:
-    """Calls, attempts, reached and wrong numbers for the period's call-arm appointments."""
+    """Calls, attempts, reached and wrong numbers for the period's call-arm appointments
+    (the programme's calls joined, as in `calls_by_dimension`)."""
     call_ids = _programme_calls(start, end).cte("programme_calls")
     attempts = (
         select(
@@ -490,7 +491,8 @@ def call_activity(session: Session, *, start: datetime, end: datetime) -> Counts
                 "wrong_numbers"
             ),
         )
-        .where(CallAttempt.call_id.in_(select(call_ids.c.call_id)))
+        .select_from(call_ids)
+        .join(CallAttempt, CallAttempt.call_id == call_ids.c.call_id)
         .subquery()
     )
     row = (
@@ -505,9 +507,9 @@ def call_activity(session: Session, *, start: datetime, end: datetime) -> Counts
                 func.max(attempts.c.attempts).label("attempts"),
                 func.max(attempts.c.wrong_numbers).label("wrong_numbers"),
             )
-            .select_from(Call)
+            .select_from(call_ids)
+            .join(Call, Call.id == call_ids.c.call_id)
             .join(attempts, true())  # one row of attempt totals
-            .where(Call.id.in_(select(call_ids.c.call_id)))
         )
         .mappings()
         .one()
