@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
+import nhs_number
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from app.auth.audit_words import action_words
 from app.auth.tables import AuditEvent, User
+from app.errors import InvalidInputError
 from app.localtime import TrustCalendar
+from app.patients.tables import Patient
 
 # Actions of patient-level reads (`app.auth.reads` and every other door that shows a patient's
 # record): the unusual-access report counts these. `tests/auth/test_audit.py` calls every
@@ -120,6 +128,179 @@ def list_audit(
         .offset(offset)
     ).all()
     return [AuditRow(event=row[0], username=row[1]) for row in rows], int(total or 0)
+
+
+# --- searching and exporting the log (the API and the page both come here) -----------------
+
+NHS_NUMBER_PROBLEM = "Enter a valid NHS number, 10 digits, for example 943 476 5919"
+EXPORT_LIMIT = 50_000
+
+
+@dataclass(frozen=True)
+class AuditSearch:
+    """What a reader asked of the audit log, before it is checked. Days are the trust's local
+    days and both are included; `nhs_number` is as typed (spaces and dashes allowed)."""
+
+    user_id: int | None = None
+    username: str | None = None
+    nhs_number: str | None = None
+    patient_id: int | None = None
+    action: str | None = None
+    first_day: date | None = None
+    last_day: date | None = None
+
+
+@dataclass(frozen=True)
+class CheckedSearch:
+    """A search that passed its checks: the filter to run and the days it covers."""
+
+    filters: AuditFilter
+    first_day: date | None
+    last_day: date | None
+
+
+def _problem(field: str, message: str) -> dict[str, str]:
+    return {"field": field, "message": message}
+
+
+def valid_nhs_number(text: str) -> str | None:
+    """The 10 digits of a valid NHS number (modulus 11 check digit), or None."""
+    digits = re.sub(r"[\s-]", "", text)
+    if len(digits) == 10 and digits.isdigit() and nhs_number.is_valid(digits):
+        return digits
+    return None
+
+
+def search_problems(session: Session, search: AuditSearch) -> tuple[int | None, list[dict]]:
+    """(the patient id the NHS number names, every problem with the search at once)."""
+    problems: list[dict] = []
+    patient_id = search.patient_id
+    if search.nhs_number:
+        digits = valid_nhs_number(search.nhs_number)
+        if digits is None:
+            problems.append(_problem("nhs_number", NHS_NUMBER_PROBLEM))
+        else:
+            patient_id = session.scalar(select(Patient.id).where(Patient.nhs_number == digits))
+            if patient_id is None:
+                problems.append(_problem("nhs_number", "No patient has that NHS number"))
+    if search.user_id is not None and session.get(User, search.user_id) is None:
+        problems.append(_problem("user_id", "Choose a user from the list"))
+    first, last = search.first_day, search.last_day
+    if first is not None and last is not None and last < first:
+        problems.append(
+            _problem(
+                "to",
+                f"The last day ({last:%-d %b %Y}) is before the first day ({first:%-d %b %Y})",
+            )
+        )
+    return patient_id, problems
+
+
+def check_search(session: Session, search: AuditSearch, calendar: TrustCalendar) -> CheckedSearch:
+    """The filter for a search, or InvalidInputError listing every problem (by field)."""
+    patient_id, problems = search_problems(session, search)
+    if problems:
+        raise InvalidInputError("The audit log was not searched.", details=problems)
+    first, last = search.first_day, search.last_day
+    return CheckedSearch(
+        filters=AuditFilter(
+            user_id=search.user_id,
+            username=search.username or None,
+            patient_id=patient_id,
+            action=search.action or None,
+            occurred_from=calendar.day_start(first) if first else None,
+            occurred_to=calendar.day_start(last + timedelta(days=1)) if last else None,
+        ),
+        first_day=first,
+        last_day=last,
+    )
+
+
+def search_audit(
+    session: Session,
+    filters: AuditFilter,
+    *,
+    reader_id: int,
+    now: datetime,
+    limit: int,
+    offset: int = 0,
+) -> tuple[list[AuditRow], int]:
+    """One page of the log; looking up one patient's trail is itself recorded (by id)."""
+    rows, total = list_audit(session, filters, limit=limit, offset=offset)
+    if filters.patient_id is not None:
+        record_audit(
+            session,
+            user_id=reader_id,
+            action="audit.patient_filtered",
+            patient_id=filters.patient_id,
+            detail={"entries": total},
+            now=now,
+        )
+    return rows, total
+
+
+@dataclass(frozen=True)
+class AuditExport:
+    text: str
+    rows: int
+    total: int
+
+
+CSV_HEADER = ["when", "username", "action", "action_code", "patient_id", "appointment_id", "detail"]
+
+
+def export_audit(
+    session: Session,
+    checked: CheckedSearch,
+    *,
+    reader_id: int,
+    now: datetime,
+    calendar: TrustCalendar,
+    limit: int = EXPORT_LIMIT,
+) -> AuditExport:
+    """The filtered entries as CSV, newest first, with actions in words and as codes (UK
+    local times). The export itself is recorded, with its filter but never an NHS number."""
+    filters = checked.filters
+    rows, total = list_audit(session, filters, limit=limit)
+    record_audit(
+        session,
+        user_id=reader_id,
+        action="audit.exported",
+        patient_id=filters.patient_id,
+        detail={
+            "rows": len(rows),
+            "filter": {
+                "user_id": filters.user_id,
+                "username": filters.username,
+                "action": filters.action,
+                "from": checked.first_day.isoformat() if checked.first_day else None,
+                "to": checked.last_day.isoformat() if checked.last_day else None,
+            },
+        },
+        now=now,
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_HEADER)
+    for row in rows:
+        writer.writerow(
+            [
+                calendar.local(row.event.occurred_at).strftime("%d/%m/%Y %H:%M:%S"),
+                row.username or "",
+                action_words(row.event.action),
+                row.event.action,
+                "" if row.event.patient_id is None else row.event.patient_id,
+                "" if row.event.appointment_id is None else row.event.appointment_id,
+                json.dumps(row.event.detail, sort_keys=True) if row.event.detail else "",
+            ]
+        )
+    return AuditExport(text=out.getvalue(), rows=len(rows), total=total)
+
+
+def audit_users(session: Session) -> list[tuple[int, str]]:
+    """(id, username) of every account, by username: the audit page's user list."""
+    rows = session.execute(select(User.id, User.username).order_by(User.username))
+    return [(user_id, username) for user_id, username in rows]
 
 
 # --- unusual access (managers' report on the audit page) ----------------------------------

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
-import json
-import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import nhs_number
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth import service
-from app.auth.audit import AuditFilter, UnusualAccess, list_audit, record_audit, unusual_access
-from app.auth.audit_words import ACTION_WORDS, action_words
+from app.auth import audit, service
+from app.auth.audit import UnusualAccess, record_audit, unusual_access
+from app.auth.audit_words import ACTION_WORDS
 from app.auth.dependencies import SESSION_COOKIE, current_user, require_role, verify_csrf
 from app.auth.roles import Role
 from app.auth.signin import (
@@ -38,7 +32,6 @@ from app.db.errors import RecordId
 from app.db.session import SessionDep
 from app.errors import ConflictError, DomainError, TooManyRequestsError
 from app.isodate import parse_date_parts
-from app.patients.tables import Patient
 from app.settings import Settings
 from app.ui.templating import render
 
@@ -429,9 +422,8 @@ def unlock(
 # that an NHS number never sits in a web address, a browser history or an access log.
 
 Manager = Annotated[User, Depends(require_role(Role.MANAGER))]
-AUDIT_FIELDS = ("username", "action", "nhs_number", "patient_id")
+AUDIT_FIELDS = ("user_id", "username", "action", "nhs_number", "patient_id")
 AUDIT_DATES = ("date", "from", "to")
-AUDIT_EXPORT_LIMIT = 50_000
 DATE_LABELS = {"date": "Date", "from": "The first day", "to": "The last day"}
 
 
@@ -446,40 +438,37 @@ def _parse_day(day: str, month: str, year: str, label: str = "Date") -> date | N
 
 @dataclass
 class AuditQuery:
-    """What the audit page was asked, as typed, and the filter it makes."""
+    """What the audit page was asked, as typed, and the checked search it makes (None when
+    there are errors, every one of them in `errors` by field)."""
 
     values: dict[str, str]
     errors: dict[str, str]
-    filters: AuditFilter
-    first: date | None
-    last: date | None
+    checked: audit.CheckedSearch | None
 
 
-def _audit_query(session: Session, source: Mapping[str, Any], *, from_form: bool) -> AuditQuery:
+def _whole_number(text: str) -> int | None:
+    return int(text) if text.isdigit() and len(text) <= 12 else None
+
+
+def _audit_query(
+    session: Session, source: Mapping[str, Any], settings: Settings, *, from_form: bool
+) -> AuditQuery:
     values = {key: str(source.get(key) or "").strip()[:64] for key in AUDIT_FIELDS}
     for name in AUDIT_DATES:
         for part in ("day", "month", "year"):
             key = f"{name}-{part}"
             values[key] = str(source.get(key) or "").strip()[:6]
     errors: dict[str, str] = {}
-    patient: int | None = None
     if values["nhs_number"] and not from_form:
         # Never read from a web address: it would be kept in histories and logs.
         errors["nhs_number"] = "Enter the NHS number in the form, not in the web address"
         values["nhs_number"] = ""
-    elif values["nhs_number"]:
-        digits = re.sub(r"[\s-]", "", values["nhs_number"])
-        if not (len(digits) == 10 and digits.isdigit() and nhs_number.is_valid(digits)):
-            errors["nhs_number"] = "Enter a valid NHS number, 10 digits, for example 999 123 4560"
-        else:
-            patient = session.scalar(select(Patient.id).where(Patient.nhs_number == digits))
-            if patient is None:
-                errors["nhs_number"] = "No patient has that NHS number"
-    if values["patient_id"]:
-        if values["patient_id"].isdigit() and len(values["patient_id"]) <= 12:
-            patient = int(values["patient_id"])
-        else:
-            errors["patient_id"] = "Patient id must be a number"
+    user_id = _whole_number(values["user_id"])
+    if values["user_id"] and user_id is None:
+        errors["user_id"] = "Choose a user from the list"
+    patient_id = _whole_number(values["patient_id"])
+    if values["patient_id"] and patient_id is None:
+        errors["patient_id"] = "Patient id must be a number"
     if values["action"] and values["action"] not in ACTION_WORDS:
         errors["action"] = "Choose an action from the list"
     days: dict[str, date | None] = {}
@@ -493,35 +482,20 @@ def _audit_query(session: Session, source: Mapping[str, Any], *, from_form: bool
             )
         except ValueError as error:
             errors[name] = str(error)
-    first = days.get("from") or days.get("date")
-    last = days.get("to") or days.get("date")
-    chosen_from, chosen_to = days.get("from"), days.get("to")
-    if chosen_from is not None and chosen_to is not None and chosen_to < chosen_from:
-        errors["to"] = (
-            f"The last day ({chosen_to:%-d %b %Y}) is before the first day "
-            f"({chosen_from:%-d %b %Y})"
-        )
-    return AuditQuery(
-        values=values,
-        errors=errors,
-        filters=AuditFilter(
-            username=values["username"] or None,
-            patient_id=patient,
-            action=values["action"] or None,
-        ),
-        first=first,
-        last=last,
+    search = audit.AuditSearch(
+        user_id=user_id,
+        username=values["username"] or None,
+        nhs_number=values["nhs_number"] or None,
+        patient_id=patient_id,
+        action=values["action"] or None,
+        first_day=days.get("from") or days.get("date"),
+        last_day=days.get("to") or days.get("date"),
     )
-
-
-def _by_words(item: tuple[str, str]) -> str:
-    return item[1]
-
-
-def _bounded(query: AuditQuery, settings: Settings) -> AuditFilter:
-    start = settings.calendar.day_start(query.first) if query.first else None
-    end = settings.calendar.day_start(query.last + timedelta(days=1)) if query.last else None
-    return replace(query.filters, occurred_from=start, occurred_to=end)
+    _, problems = audit.search_problems(session, search)
+    for problem in problems:
+        errors.setdefault(problem["field"], problem["message"])
+    checked = None if errors else audit.check_search(session, search, settings.calendar)
+    return AuditQuery(values=values, errors=errors, checked=checked)
 
 
 def _audit_page(
@@ -533,14 +507,16 @@ def _audit_page(
     from_form: bool,
     page: int = 1,
 ) -> Response:
-    query = _audit_query(session, source, from_form=from_form)
+    settings = _settings(request)
+    query = _audit_query(session, source, settings, from_form=from_form)
     rows: list = []
     total = 0
     findings: list[UnusualAccess] = []
-    settings = _settings(request)
     now = get_clock(request).now()
-    if not query.errors:
-        filters = _bounded(query, settings)
+    first = last = None
+    if query.checked is not None:
+        filters = query.checked.filters
+        first, last = query.checked.first_day, query.checked.last_day
         findings = unusual_access(
             session,
             start=filters.occurred_from or now - timedelta(hours=24),
@@ -548,24 +524,21 @@ def _audit_page(
             calendar=settings.calendar,
             patients_per_hour_limit=settings.audit_unusual_patients_per_hour,
         )
-        rows, total = list_audit(
-            session, filters, limit=AUDIT_PAGE_SIZE, offset=(page - 1) * AUDIT_PAGE_SIZE
+        rows, total = audit.search_audit(
+            session,
+            filters,
+            reader_id=manager.id,
+            now=now,
+            limit=AUDIT_PAGE_SIZE,
+            offset=(page - 1) * AUDIT_PAGE_SIZE,
         )
-        if filters.patient_id is not None:
-            record_audit(
-                session,
-                user_id=manager.id,
-                action="audit.patient_filtered",
-                patient_id=filters.patient_id,
-                detail={"entries": total},
-                now=now,
-            )
-    if query.first and query.last and query.first != query.last:
-        period = f"{query.first:%-d %b %Y} to {query.last:%-d %b %Y}"
-    elif query.first or query.last:
-        period = f"{(query.first or query.last):%-d %b %Y}"
+    if first and last and first != last:
+        period = f"{first:%-d %b %Y} to {last:%-d %b %Y}"
+    elif first or last:
+        period = f"{(first or last):%-d %b %Y}"
     else:
         period = "the last 24 hours"
+    users = audit.audit_users(session)
     return render(
         request,
         "auth/audit.html",
@@ -577,6 +550,7 @@ def _audit_page(
             "findings_period": period,
             "patients_per_hour_limit": settings.audit_unusual_patients_per_hour,
             "values": query.values,
+            "users": [("", "Anyone"), *[(str(user_id), name) for user_id, name in users]],
             "actions": [
                 ("", "Any action"),
                 *sorted(ACTION_WORDS.items(), key=lambda item: item[1]),
@@ -621,49 +595,26 @@ async def audit_search(request: Request, manager: Manager, session: SessionDep) 
 async def audit_export(request: Request, manager: Manager, session: SessionDep) -> Response:
     """The filtered entries as CSV (newest first), itself recorded in the audit log."""
     form = await request.form()
-    query = _audit_query(session, form, from_form=True)
-    if query.errors:
-        return _audit_page(request, session, manager, form, from_form=True)
     settings = _settings(request)
-    filters = _bounded(query, settings)
-    rows, total = list_audit(session, filters, limit=AUDIT_EXPORT_LIMIT)
-    record_audit(
+    query = _audit_query(session, form, settings, from_form=True)
+    if query.checked is None:
+        return _audit_page(request, session, manager, form, from_form=True)
+    export = audit.export_audit(
         session,
-        user_id=manager.id,
-        action="audit.exported",
-        patient_id=filters.patient_id,
-        detail={
-            "rows": len(rows),
-            "filter": {
-                "username": filters.username,
-                "action": filters.action,
-                "from": query.first.isoformat() if query.first else None,
-                "to": query.last.isoformat() if query.last else None,
-            },
-        },
+        query.checked,
+        reader_id=manager.id,
         now=get_clock(request).now(),
+        calendar=settings.calendar,
     )
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["when", "username", "action", "action_code", "patient_id", "appointment_id", "detail"]
-    )
-    for row in rows:
-        writer.writerow(
-            [
-                settings.calendar.local(row.event.occurred_at).strftime("%d/%m/%Y %H:%M:%S"),
-                row.username or "",
-                action_words(row.event.action),
-                row.event.action,
-                "" if row.event.patient_id is None else row.event.patient_id,
-                "" if row.event.appointment_id is None else row.event.appointment_id,
-                json.dumps(row.event.detail, sort_keys=True) if row.event.detail else "",
-            ]
-        )
+    return csv_attachment(export)
+
+
+def csv_attachment(export: audit.AuditExport) -> Response:
+    """An export as a CSV download; a cut-off one says so in a header."""
     headers = {"Content-Disposition": 'attachment; filename="audit-log.csv"'}
-    if total > len(rows):
-        headers["X-Navigator-Truncated"] = f"{len(rows)} of {total}"
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    if export.total > export.rows:
+        headers["X-Navigator-Truncated"] = f"{export.rows} of {export.total}"
+    return Response(export.text, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 # --- my account: change my own password -----------------------------------------------------

@@ -48,6 +48,8 @@ ROUTE_POLICY: dict[tuple[str, str], Access] = {
     ("POST", "/audit"): MANAGER,
     ("POST", "/audit/export"): MANAGER,
     ("GET", "/api/audit"): MANAGER,
+    ("POST", "/api/audit/search"): MANAGER,
+    ("POST", "/api/audit/export"): MANAGER,
     # User administration: admins
     ("GET", "/admin/users"): ADMIN,
     ("GET", "/admin/users/new"): ADMIN,

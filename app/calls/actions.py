@@ -363,12 +363,6 @@ def save_document(
     return saved
 
 
-def edit_document(
-    session: Session, *, slug: str, body: str, user_id: int, title: str | None = None
-) -> CallDocument:
-    return save_document(session, slug=slug, body=body, title=title, user_id=user_id).document
-
-
 def revert_document(session: Session, *, slug: str, version: int, user_id: int) -> documents.Saved:
     """Restore an earlier version as a new one, audited with the version it came from."""
     saved = documents.revert_to(session, slug=slug, version=version, user_id=user_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.auth.audit import record_audit
 from app.auth.dependencies import require_role
@@ -19,6 +19,7 @@ from app.calls.schemas import (
     CallSummary,
     DocumentIn,
     DocumentOut,
+    DocumentSaved,
     IdentityIn,
     LeaseOut,
     NoteIn,
@@ -147,14 +148,31 @@ def document_versions(slug: str, session: SessionDep, _user: NavigatorDep) -> li
     return [DocumentOut.model_validate(row) for row in documents.list_versions(session, slug)]
 
 
-@router.post("/documents/{slug}", response_model=DocumentOut, status_code=201)
+@router.post(
+    "/documents/{slug}",
+    response_model=DocumentSaved,
+    status_code=201,
+    responses={
+        200: {
+            "model": DocumentSaved,
+            "description": (
+                "Unchanged: the text and title are the current version's, so no version was "
+                "made; the current version is returned with `changed: false`."
+            ),
+        },
+        201: {"description": "Saved as a new version (`changed: true`)."},
+    },
+)
 def edit_document(
-    slug: str, body: DocumentIn, session: SessionDep, manager: ManagerDep
-) -> DocumentOut:
-    document = actions.edit_document(
+    slug: str, body: DocumentIn, response: Response, session: SessionDep, manager: ManagerDep
+) -> DocumentSaved:
+    saved = actions.save_document(
         session, slug=slug, body=body.body, title=body.title, user_id=manager.id
     )
-    return DocumentOut.model_validate(document)
+    if not saved.changed:
+        response.status_code = 200
+    document = DocumentOut.model_validate(saved.document)
+    return DocumentSaved(**document.model_dump(), changed=saved.changed)
 
 
 @router.post("/tasks/{task_id}/done", response_model=TaskOut)

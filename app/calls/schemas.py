@@ -155,6 +155,18 @@ class DocumentOut(BaseModel):
     created_by: int | None
 
 
+class DocumentSaved(DocumentOut):
+    """The document's current version after a save through the API."""
+
+    changed: bool = Field(
+        description=(
+            "True when the save made this new version (201); false when the text and title "
+            "were the same as the current version's, so nothing was saved and the current "
+            "version is returned (200)."
+        )
+    )
+
+
 class RenderedDocument(BaseModel):
     id: int
     slug: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
@@ -22,6 +23,7 @@ NHS_NUMBER = "9434765919"
 
 
 def _audited(page_client: TestClient, session: Session) -> tuple[str, int]:
+    """The form's CSRF token and the patient's id; the navigator is called caller."""
     manager = create_user(session, role=Role.MANAGER, username="dpo")
     navigator = create_user(session, username="caller")
     patient = create_patient(session, nhs_number=NHS_NUMBER)
@@ -43,6 +45,25 @@ def _days(name: str, day: date) -> dict[str, str]:
         f"{name}-month": str(day.month),
         f"{name}-year": str(day.year),
     }
+
+
+def _user_option(page: str, username: str) -> str:
+    """The value of the user list's option for `username` (the list is a select, by id)."""
+    match = re.search(rf'<option value="(\d+)">{re.escape(username)}</option>', page)
+    assert match, f"no option for {username} in the user list"
+    return match.group(1)
+
+
+def test_the_user_filter_is_a_list_of_users(page_client: TestClient, session: Session) -> None:
+    _audited(page_client, session)
+
+    page = page_client.get("/audit").text
+
+    assert '<label class="nhsuk-label" for="user_id">User</label>' in page
+    assert '<select class="nhsuk-select" id="user_id" name="user_id"' in page
+    assert '<option value="" selected>Anyone</option>' in page
+    assert _user_option(page, "caller") != _user_option(page, "dpo")
+    assert 'name="username"' not in page
 
 
 def test_actions_are_shown_in_words(page_client: TestClient, session: Session) -> None:
@@ -84,12 +105,13 @@ def test_filters_by_action_user_and_an_inclusive_date_range(
     token, _ = _audited(page_client, session)
 
     by_action = page_client.post("/audit", data={"csrf_token": token, "action": "call.taken"})
-    by_user = page_client.post("/audit", data={"csrf_token": token, "username": "caller"})
+    caller = _user_option(page_client.get("/audit").text, "caller")
+    by_user = page_client.post("/audit", data={"csrf_token": token, "user_id": caller})
     today_only = page_client.post(
         "/audit",
         data={
             "csrf_token": token,
-            "username": "caller",
+            "user_id": caller,
             **_days("from", TODAY),
             **_days("to", TODAY),
         },

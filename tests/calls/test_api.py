@@ -182,6 +182,42 @@ def test_the_overview_and_script_editing_are_for_managers(
     assert empty.status_code == 422
 
 
+def test_saving_unchanged_script_text_through_the_api_makes_no_version(
+    app_client: TestClient, session: Session
+) -> None:
+    _, csrf = _signed_in(session, app_client, Role.MANAGER)
+    saved = app_client.post(
+        "/api/calls/documents/sop", json={"body": "# SOP\n\nUpdated."}, headers=csrf
+    )
+    assert saved.status_code == 201
+    assert (saved.json()["version"], saved.json()["changed"]) == (2, True)
+
+    # The same text again, with the CRLF line ends and trailing blank a form would send.
+    again = app_client.post(
+        "/api/calls/documents/sop", json={"body": "# SOP\r\n\r\nUpdated.\r\n\r\n"}, headers=csrf
+    )
+    assert again.status_code == 200
+    assert (again.json()["id"], again.json()["version"]) == (saved.json()["id"], 2)
+    assert again.json()["changed"] is False
+    versions = app_client.get("/api/calls/documents/sop").json()
+    assert [v["version"] for v in versions] == [2, 1]
+    edits = session.scalars(
+        select(AuditEvent.action).where(AuditEvent.action == "call_document.edited")
+    ).all()
+    assert edits == ["call_document.edited"]
+
+
+def test_the_openapi_schema_says_an_unchanged_save_answers_200(
+    settings: Settings, database: Database
+) -> None:
+    schema = create_app(settings, database).openapi()
+    responses = schema["paths"]["/api/calls/documents/{slug}"]["post"]["responses"]
+    assert {"200", "201"} <= set(responses)
+    assert "Unchanged" in responses["200"]["description"]
+    saved = schema["components"]["schemas"]["DocumentSaved"]
+    assert "changed" in saved["required"]
+
+
 def test_calls_need_a_signed_in_user_and_csrf_on_changes(
     app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
 ) -> None:

@@ -71,6 +71,12 @@ DOMAIN_RULES = {
     ("POST", "/api/patients/{patient_id}/calls"),
     ("POST", "/api/patients/{patient_id}/phones"),
     ("POST", "/api/patients/{patient_id}/open"),
+    # An audit search's last day may not be before its first, a user id must name an account
+    # and an NHS number must pass its check digit and belong to a patient (and never come in
+    # the web address).
+    ("GET", "/api/audit"),
+    ("POST", "/api/audit/search"),
+    ("POST", "/api/audit/export"),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -138,6 +139,33 @@ def test_patients_get_their_language_and_sensitive_clinics_no_specialty(
     assert "Gynaecology" not in texts[1][1]
     assert "your hospital appointment" in texts[1][1]
     assert "Gynaecology" in texts[2][1]
+
+
+# Written out here, not read from the app, so the test checks the words themselves.
+POLISH_WEEKDAYS = ("poniedziałek", "wtorek", "środa", "czwartek", "piątek", "sobota", "niedziela")
+POLISH_MONTHS = (
+    *("stycznia", "lutego", "marca", "kwietnia", "maja", "czerwca", "lipca", "sierpnia"),
+    *("września", "października", "listopada", "grudnia"),
+)
+ENGLISH_DATE_WORD = re.compile(
+    r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+)
+
+
+def test_a_polish_patients_reminder_has_the_day_and_month_in_polish(
+    session: Session, settings: Settings, clock: FixedClock
+) -> None:
+    polish = create_patient(session, preferred_language="pl")
+    create_appointment(session, start_at=at(7), patient=polish)
+
+    service.schedule_reminders(session, settings, on_date=TODAY, now=clock.now())
+
+    [message] = reminders(session)
+    day = TODAY + timedelta(days=7)
+    expected = f"{POLISH_WEEKDAYS[day.weekday()]}, {day.day} {POLISH_MONTHS[day.month - 1]}"
+    assert message.language == "pl"
+    assert f"{expected} {day.year}" in message.body
+    assert ENGLISH_DATE_WORD.search(message.body) is None
 
 
 def test_confirmation_joins_the_callers_transaction_and_skips_no_channel(
