@@ -134,7 +134,8 @@ def simulation_human(result: dict[str, Any]) -> str:
         difference_line("difference (benefit - risk): ", "difference"),
         f"  under the switching rule (benefit policy on in "
         f"{result['benefit_model']['switched_repeats']} of {settings['repeats']} repeats, "
-        "risk in the rest):",
+        "risk in the rest; the true benefit would have passed the rule in "
+        f"{result['benefit_model']['true_benefit_passes_repeats']}):",
         policy_line("  ", "switching_rule"),
         difference_line("  difference from risk: ", "difference_switching_rule"),
         "  ranking by the risk score alone (no group bonus, no floor):",

@@ -274,6 +274,8 @@ class _History:
     dna: list[BoolArray] = field(default_factory=list)
     day: list[IntArray] = field(default_factory=list)
     priority: list[FloatArray] = field(default_factory=list)
+    # The true expected DNAs a reached call avoids (known only to the simulation).
+    truth: list[FloatArray] = field(default_factory=list)
 
     def features(self) -> FloatArray:
         return np.vstack([columns.matrix() for columns in self.columns])
@@ -376,6 +378,7 @@ def _simulate(
     calls: dict[str, int] = dict.fromkeys(POLICIES, 0)
     tallies = {policy: _PolicyTally() for policy in POLICIES}
     switched = 0
+    truth_switched = 0
     validations: list[dict[str, Any]] = []
     messages: list[str] = []
     progress.update(total=repeats, description="Simulating programmes")
@@ -394,8 +397,12 @@ def _simulate(
             history.dna.append(dna)
             history.day.append(np.full(len(day.p0), index, dtype=np.int64))
             history.priority.append(risk_priority(day.risk, day.membership))
-        artefact, validation, decision = _fit_on_history(history, settings, rng, repeat)
+            history.truth.append(day.p0 * day.reduction)
+        artefact, validation, decision, truth_passes = _fit_on_history(
+            history, settings, rng, repeat
+        )
         validations.append(validation)
+        truth_switched += int(truth_passes)
         if decision.switched:
             switched += 1
         else:
@@ -477,6 +484,9 @@ def _simulate(
         "qini_area_mean": float(np.mean([v["qini_area"] for v in validations])),
         "qini_area_ci_low_mean": float(np.mean([v["qini_area_ci"][0] for v in validations])),
         "risk_qini_area_mean": float(np.mean([v["risk_qini_area"] for v in validations])),
+        # The same out-of-time check run on the true benefit instead of the fitted model: how
+        # often a perfect model would pass the rule on this much trial data.
+        "true_benefit_passes_repeats": truth_switched,
     }
     result["seconds"] = round(time.perf_counter() - started, 1)
     # One repeat has no interval across repeats: null in the JSON, never NaN (not JSON).
@@ -495,7 +505,9 @@ def _floor_report(tally: _PolicyTally) -> dict[str, Any]:
 
 def _fit_on_history(
     history: _History, settings: Settings, rng: np.random.Generator, repeat: int
-) -> tuple[Any, dict[str, Any], Any]:
+) -> tuple[Any, dict[str, Any], Any, bool]:
+    """The repeat's fitted model, its out-of-time validation, the switching rule's decision,
+    and whether the true benefit itself would pass the rule's Qini check."""
     features = history.features()
     called = np.concatenate(history.called)
     call_arm = np.concatenate(history.call_arm)
@@ -527,7 +539,16 @@ def _fit_on_history(
         qini_ci_low=validation["qini_area_ci"][0],
         model_version=artefact.version,
     )
-    return artefact, validation, decision
+    truth = validate(
+        np.concatenate(history.truth)[check],
+        risk[check],
+        call_arm[check],
+        dna[check],
+        replicates=settings.targeting_bootstrap_replicates,
+        rng=rng,
+    )
+    low = truth["qini_area_ci"][0]
+    return artefact, validation, decision, bool(low is not None and low > 0)
 
 
 __all__ = ["TrustShape", "simulate_targeting"]

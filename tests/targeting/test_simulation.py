@@ -60,6 +60,8 @@ def test_the_simulation_prints_the_contract_json(runner: CliRunner) -> None:
     alone = output["policies"]["risk_score"]
     assert governed["calls"] == alone["calls"] == risk["calls"]
     switched = output["benefit_model"]["switched_repeats"]
+    # How often the rule's check passes on the true benefit: the trial's power, not the model's.
+    assert 0 <= output["benefit_model"]["true_benefit_passes_repeats"] <= 2
     if switched == 2:
         assert governed["avoided_per_call"] == pytest.approx(benefit["avoided_per_call"])
     elif switched == 0:
