@@ -59,6 +59,9 @@ def test_training_registers_an_active_model_with_its_card(
     assert metrics["bootstrap_replicates"] == 100
     assert "risk_qini_area" in metrics
     assert card["features"] == list(FEATURES)
+    # The call's effect by group, in the card: in this trial it helps first appointments.
+    assert card["coefficients"]["first appointment"] < -1
+    assert card["hyperparameters"]["effect_penalty"] in card["hyperparameters"]["penalty_grid"]
     assert set(RISK_FORBIDDEN_USES) < set(card["forbidden_uses"])
     assert any("who is held out" in use for use in card["forbidden_uses"])
     assert card["intended_use"]
@@ -69,6 +72,7 @@ def test_training_registers_an_active_model_with_its_card(
     markdown = (directory / "card.md").read_text()
     assert f"# Benefit model {model.version}" in markdown
     assert "**Forbidden uses.**" in markdown
+    assert "| first appointment | -" in markdown
     assert f"validated out of time from {window['validation_from']}" in markdown
 
 
