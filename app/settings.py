@@ -190,6 +190,8 @@ class Settings(BaseSettings):
     targeting_min_training_rows: int = Field(default=1000, ge=1)
     targeting_min_subgroup: int = Field(default=30, ge=1)
     targeting_validation_share: float = Field(default=0.25, gt=0.0, lt=1.0)
+    # Rolling-origin validation: this many folds of `targeting_validation_share` each.
+    targeting_validation_folds: int = Field(default=3, ge=1)
     targeting_bootstrap_replicates: int = Field(default=200, ge=0)
     # SMS reminders and dispatcher (see app/sms).
     sms_reminder_offsets_days: list[int] = Field(default_factory=lambda: [7, 2])

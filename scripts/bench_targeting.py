@@ -51,7 +51,7 @@ from app.targeting.simulation import (
     _run_day,
     risk_priority,
 )
-from app.targeting.uplift import fit_benefit_model, would_be_called
+from app.targeting.uplift import fit_out_of_time, would_be_called
 
 CHUNK = 5_000
 
@@ -264,16 +264,16 @@ def main() -> None:
             )
             read_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        cut = int(np.quantile(rows.queue_day, 1 - settings.targeting_validation_share))
-        fitted = (rows.queue_day < cut) & would_be_called(
-            rows.priority, rows.queue_day, rows.call_arm, rows.called
-        )
-        fit_benefit_model(
-            rows.columns.matrix()[fitted],
-            rows.called[fitted],
-            rows.dna[fitted],
+        # The fitting alone: every rolling-origin fold, as training runs it.
+        fit_out_of_time(
+            rows.columns.matrix(),
+            rows.called,
+            rows.dna,
+            rows.queue_day,
+            would_be_called(rows.priority, rows.queue_day, rows.call_arm, rows.called),
+            share=settings.targeting_validation_share,
+            folds=settings.targeting_validation_folds,
             version="bench-fit-only",
-            day=rows.queue_day[fitted],
         )
         fit_seconds = time.perf_counter() - started
 

@@ -3,6 +3,7 @@ model's validation and which policy the queue runs."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -20,6 +21,15 @@ from app.targeting.policy import GROUP_LABELS
 from app.ui.templating import render
 
 router = APIRouter(include_in_schema=False)
+
+
+def day_in_words(iso_day: str | None) -> str:
+    """A card's ISO queue date as the pages show dates: 24 Nov 2025."""
+    if not iso_day:
+        return "not recorded"
+    return f"{date.fromisoformat(iso_day[:10]):%-d %b %Y}"
+
+
 Manager = Annotated[User, Depends(require_role(Role.MANAGER))]
 
 
@@ -30,6 +40,7 @@ def targeting_page(
     settings: Settings = request.app.state.settings
     raw = {key: request.query_params.get(key, "").strip() for key in ("from", "to")}
     context: dict[str, Any] = {
+        "day": day_in_words,
         "page_title": "Whom a call helps",
         "values": raw,
         "errors": {},

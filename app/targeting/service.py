@@ -42,7 +42,8 @@ from app.targeting.uplift import (
     FEATURES,
     PENALTY_GRID,
     BenefitArtefact,
-    fit_benefit_model,
+    fit_out_of_time,
+    fold_cuts,
     load_benefit_artefact,
     save_benefit_artefact,
     validate,
@@ -231,7 +232,7 @@ def train_benefit_model(
     activate: bool = True,
 ) -> TrainingResult:
     """Fit the call-effect model on outcomes known before `now` (the would-be-called stratum
-    of the earlier weeks), validate it on the later weeks,
+    of the earlier weeks), validate it out of time by rolling origin over the later weeks,
     register it with its card and (by default) make it the active benefit model."""
     started = time.perf_counter()
     rows = repository.load_trial_rows(
@@ -243,15 +244,17 @@ def train_benefit_model(
             f"Too little trial data for the benefit model: {len(rows)} assigned appointments "
             f"have an outcome; training needs at least {settings.targeting_min_training_rows}."
         )
-    cut = int(np.quantile(rows.queue_day, 1 - settings.targeting_validation_share))
-    training = rows.queue_day < cut
     features = rows.columns.matrix()
     stratum = would_be_called(rows.priority, rows.queue_day, rows.call_arm, rows.called)
-    check = ~training & stratum
+    cuts = fold_cuts(
+        rows.queue_day, settings.targeting_validation_share, settings.targeting_validation_folds
+    )
+    training = rows.queue_day < cuts[-1]
+    latest = ~training & stratum
     if (
         training.sum() == 0
-        or (check & rows.call_arm).sum() == 0
-        or (check & ~rows.call_arm).sum() == 0
+        or (latest & rows.call_arm).sum() == 0
+        or (latest & ~rows.call_arm).sum() == 0
     ):
         raise NotReadyError(
             "Too little trial data for the benefit model: the later weeks kept for validation "
@@ -264,21 +267,26 @@ def train_benefit_model(
             "appointments and held-out appointments the queue would have called."
         )
     version = _new_version(session, now)
-    artefact = fit_benefit_model(
-        features[fitted],
-        rows.called[fitted],
-        rows.dna[fitted],
+    out_of_time = fit_out_of_time(
+        features,
+        rows.called,
+        rows.dna,
+        rows.queue_day,
+        stratum,
+        share=settings.targeting_validation_share,
+        folds=settings.targeting_validation_folds,
         version=version,
-        day=rows.queue_day[fitted],
     )
+    artefact, check = out_of_time.artefact, out_of_time.check
     metrics = validate(
-        artefact.benefit(features[check]),
+        out_of_time.benefit,
         rows.columns.risk[check],
         rows.call_arm[check],
         rows.dna[check],
         replicates=settings.targeting_bootstrap_replicates,
         rng=np.random.default_rng(0),
     )
+    metrics["validation_folds"] = out_of_time.folds_used
     directory = (out_dir or settings.models_dir) / version
     path, sha256 = save_benefit_artefact(artefact, directory)
     card = json_safe(
@@ -292,7 +300,10 @@ def train_benefit_model(
             ),
             "data_window": {
                 "first_queue_date": _day_iso(rows.queue_day.min()),
-                "validation_from": _day_iso(cut),
+                # The earliest validation fold's first day; the queue's model learnt from the
+                # days before `model_learnt_before` and was checked on the weeks after.
+                "validation_from": _day_iso(int(rows.queue_day[check].min())),
+                "model_learnt_before": _day_iso(cuts[-1]),
                 "last_queue_date": _day_iso(rows.queue_day.max()),
             },
             "rows": {
@@ -351,7 +362,10 @@ def render_card(card: dict[str, Any]) -> str:
             "",
             f"Model: {card['model']}. Trained {card['trained_at']}.",
             f"Queue dates {window['first_queue_date']} to {window['last_queue_date']}; "
-            f"validated out of time from {window['validation_from']}.",
+            f"learnt from the days before {window['model_learnt_before']}; "
+            f"validated out of time from {window['validation_from']} "
+            f"({metrics.get('validation_folds', 1)} rolling-origin folds, each scored by a "
+            "model fitted only on the weeks before it).",
             "",
             "Rows: "
             + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in card["rows"].items())

@@ -67,7 +67,7 @@ from app.targeting.policy import (
 )
 from app.targeting.uplift import (
     TargetingColumns,
-    fit_benefit_model,
+    fit_out_of_time,
     validate,
     would_be_called,
 )
@@ -514,17 +514,22 @@ def _fit_on_history(
     dna = np.concatenate(history.dna)
     day = np.concatenate(history.day)
     risk = features[:, 0]
-    cut = int(np.quantile(day, 1 - settings.targeting_validation_share))
-    training = day < cut
     priority = np.concatenate(history.priority)
     stratum = would_be_called(priority, day, call_arm, called)
-    used = training & stratum
-    artefact = fit_benefit_model(
-        features[used], called[used], dna[used], version=f"simulation-{repeat}", day=day[used]
+    fitted = fit_out_of_time(
+        features,
+        called,
+        dna,
+        day,
+        stratum,
+        share=settings.targeting_validation_share,
+        folds=settings.targeting_validation_folds,
+        version=f"simulation-{repeat}",
     )
-    check = ~training & stratum
+    artefact, check = fitted.artefact, fitted.check
+    training = day < fitted.cuts[-1]
     validation = validate(
-        artefact.benefit(features[check]),
+        fitted.benefit,
         risk[check],
         call_arm[check],
         dna[check],

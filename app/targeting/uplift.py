@@ -41,8 +41,12 @@ The switching rule counts hold-out outcomes only, since they are what makes the 
 estimate checkable, and the out-of-time Qini interval below must be above 0 before the queue
 uses the model.
 
-**Validation, out of time, randomised.** The model is fitted on the earlier weeks and
-checked on the later `validation_share` of weeks by a Qini curve on the randomised contrast
+**Validation, out of time, randomised, rolling origin.** The queue's model is fitted on the
+earlier weeks and checked on the latest `validation_share` of weeks; so that a year's trial
+is not judged on a quarter of it, the same fit is repeated from earlier origins
+(`fit_out_of_time`: `folds` folds of `validation_share` each, every fold scored by a model
+fitted only on the weeks before it) and all the folds' rows are checked together by a Qini
+curve on the randomised contrast
 itself (call arm against hold-out): appointments ranked by predicted benefit, at each top
 fraction the DNAs the call arm avoided relative to the hold-out, scaled to the call arm's size.
 Capacity calls only part of the call arm, so over the whole arm the contrast is diluted by
@@ -290,6 +294,77 @@ def fit_benefit_model(
         )
     return BenefitArtefact(
         baseline=beta[:2], effect=beta[2:], fill_risk=fill_risk, version=version, penalty=penalty
+    )
+
+
+# Rolling-origin validation.
+
+
+@dataclass
+class OutOfTime:
+    """The model the queue would use and its rolling-origin validation rows.
+
+    `cuts` are the queue days where each validation fold starts (ascending) and `end` the day
+    after the last; every row of `check` was scored by a model fitted only on the
+    would-be-called rows of days before its own fold. `artefact` is the last fold's model,
+    fitted on every day before `cuts[-1]`, the one validated on the latest weeks."""
+
+    artefact: BenefitArtefact
+    check: BoolArray
+    benefit: FloatArray  # for the rows of `check`, in their order
+    cuts: list[int]
+    folds_used: int
+
+
+def fold_cuts(day: IntArray, share: float, folds: int) -> list[int]:
+    """The first queue day of each validation fold: each fold is `share` of the days, the
+    latest last; as many folds as fit while some earlier weeks remain to learn from."""
+    folds = max(1, min(folds, math.ceil(1.0 / share) - 1))
+    return [int(np.quantile(day, 1.0 - k * share)) for k in range(folds, 0, -1)]
+
+
+def fit_out_of_time(
+    features: FloatArray,
+    called: BoolArray,
+    dna: BoolArray,
+    day: IntArray,
+    stratum: BoolArray,
+    *,
+    share: float,
+    folds: int,
+    version: str,
+) -> OutOfTime:
+    """Rolling origin: for each fold, fit on the would-be-called rows of the days before it
+    and score the fold's would-be-called rows. An early fold whose past is too thin to fit
+    (an arm with no DNAs or no attendances) is left out; the last one never is."""
+    day = np.asarray(day)
+    cuts = fold_cuts(day, share, folds)
+    ends = [*cuts[1:], int(day.max()) + 1]
+    benefit = np.full(len(day), np.nan)
+    check = np.zeros(len(day), dtype=bool)
+    artefact: BenefitArtefact | None = None
+    used = 0
+    for index, (start, end) in enumerate(zip(cuts, ends, strict=True)):
+        past = (day < start) & stratum
+        last = index == len(cuts) - 1
+        try:
+            model = fit_benefit_model(
+                features[past], called[past], dna[past], version=version, day=day[past]
+            )
+        except InvalidInputError:
+            if last:
+                raise
+            continue
+        rows = (day >= start) & (day < end) & stratum
+        benefit[rows] = model.benefit(features[rows])
+        check |= rows
+        used += 1
+        if last:
+            artefact = model
+    if artefact is None:  # unreachable: the last fold raises instead
+        raise InvalidInputError("the benefit model could not be fitted on the trial's weeks")
+    return OutOfTime(
+        artefact=artefact, check=check, benefit=benefit[check], cuts=cuts, folds_used=used
     )
 
 

@@ -82,6 +82,7 @@ def test_a_manager_sees_whom_a_call_helps_and_the_queue_policy(
     assert "fewer than 20 appointments in an arm: not shown" in text  # a small subgroup
     assert model.version in text
     assert "Out-of-time Qini area" in text
+    assert "(3 rolling-origin folds)" in text
     assert "choosing who is held out of the trial" in text
     assert f"The queue ranks calls by expected DNAs avoided (benefit model {model.version})" in text
     assert api.status_code == 200

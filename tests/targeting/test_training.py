@@ -44,12 +44,16 @@ def test_training_registers_an_active_model_with_its_card(
     assert card["version"] == model.version
     assert card["rows"]["with_outcome"] == 1200
     rows = card["rows"]
-    # Every call-arm appointment got a call, so all the later weeks are validated on.
-    assert rows["training"] + rows["validation_call_arm"] + rows["validation_holdout"] == 1200
+    # Every call-arm appointment got a call, so every later week is validated on, by rolling
+    # origin from further back than the weeks the queue's model did not learn from.
+    validated = rows["validation_call_arm"] + rows["validation_holdout"]
+    assert rows["with_outcome"] - rows["training"] < validated < rows["with_outcome"]
+    assert card["metrics"]["validation_folds"] == 3
     assert card["rows"]["holdout_outcomes"] == card["rows"]["training_not_called"] > 0
     window = card["data_window"]
     today = CALENDAR.today(clock.now()).isoformat()
-    assert window["first_queue_date"] < window["validation_from"] <= window["last_queue_date"]
+    assert window["first_queue_date"] < window["validation_from"] < window["model_learnt_before"]
+    assert window["model_learnt_before"] <= window["last_queue_date"]
     assert window["last_queue_date"] < today
     metrics = card["metrics"]
     low, high = metrics["qini_area_ci"]
