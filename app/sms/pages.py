@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
@@ -38,6 +39,7 @@ DbSession = SessionDep
 Manager = Annotated[User, Depends(require_role(Role.MANAGER))]
 DEFAULT_DAYS = 30
 SAVED_NOTICE = "The template was saved as a new version. Texts written from now on use it."
+UNCHANGED_NOTICE = "Nothing was saved: the text is the same as the current version."
 
 KIND_LABELS = {
     MessageKind.REMINDER: "Appointment reminder",
@@ -73,6 +75,18 @@ def _read_period(
     if errors:
         return None, raw, errors
     return Period.through(days["from"], days["to"]), raw, {}
+
+
+def _saved_notice(request: Request) -> str | None:
+    """The banner after a save, naming the template when the address says which one."""
+    params = request.query_params
+    if params.get("notice") != "saved":
+        return None
+    kind, language = params.get("kind", ""), params.get("language", "")
+    if kind in set(MessageKind) and language in LANGUAGES:
+        name = f"{KIND_LABELS.get(MessageKind(kind), kind)} ({LANGUAGES[language]})"
+        return SAVED_NOTICE.replace("The template", f"The template {name}", 1)
+    return SAVED_NOTICE
 
 
 @router.get("/sms")
@@ -122,7 +136,7 @@ def overview(request: Request, session: DbSession, clock: ClockDep, _user: Manag
             "templates": rows,
             "missing_texts": sum(1 for row in rows if row["fallback"]),
             "kind_labels": {str(kind): label for kind, label in KIND_LABELS.items()},
-            "notice": SAVED_NOTICE if request.query_params.get("notice") == "saved" else None,
+            "notice": _saved_notice(request),
             "page_title": "SMS",
         },
         status_code=422 if errors else 200,
@@ -142,6 +156,7 @@ def _edit_page(
     body: str,
     version: int,
     problems: list[str] | None = None,
+    notice: str | None = None,
     status_code: int = 200,
 ) -> Response:
     preview = service.preview_template(kind, language, body)
@@ -162,6 +177,7 @@ def _edit_page(
             "problems": [("body", problem) for problem in problems],
             "body_error": " ".join(problems) or None,
             "needs_check": language in NEEDS_TRANSLATOR_CHECK,
+            "notice": notice,
             "page_title": "Edit SMS template",
         },
         status_code=status_code,
@@ -209,10 +225,21 @@ def save_template(
             problems=[str(item["message"]) for item in error.details] or [error.message],
             status_code=422,
         )
+    if not template.changed:
+        # Nothing to save: say so on the same page rather than make a version.
+        return _edit_page(
+            request,
+            kind=kind,
+            language=language,
+            body=body,
+            version=version,
+            notice=UNCHANGED_NOTICE,
+        )
     record_audit(
         session,
         user_id=user.id,
         action="sms.template_saved",
         detail={"kind": kind, "language": language, "version": template.version},
     )
-    return RedirectResponse("/sms?notice=saved", status_code=303)
+    query = urlencode({"notice": "saved", "kind": kind, "language": language})
+    return RedirectResponse(f"/sms?{query}", status_code=303)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Role
+from app.auth.tables import AuditEvent
 from app.clock import FixedClock
 from app.db.session import Database
 from app.main import create_app
@@ -99,3 +100,26 @@ def test_a_form_without_the_csrf_token_is_refused(
     assert response.status_code == 403
     session.expire_all()
     assert session.scalars(select(SmsTemplate)).all() == []
+
+
+def test_saving_unchanged_text_says_so_and_makes_no_version_or_audit_entry(
+    page_client: TestClient, session: Session
+) -> None:
+    sign_in_as(session, page_client, Role.MANAGER)
+    token = form_token(page_client.get("/sms/templates/help/en").text)
+    data = {"csrf_token": token, "body": "Your appointment is {date} at {time}.", "action": "save"}
+
+    saved = page_client.post("/sms/templates/help/en", data=data)
+    again = page_client.post("/sms/templates/help/en", data=data)
+
+    assert saved.status_code == 200
+    assert "The template Help text (English) was saved as a new version." in saved.text, saved.text
+    assert again.status_code == 200
+    assert 'data-testid="success-banner"' in again.text
+    assert "Nothing was saved: the text is the same as the current version." in again.text
+    session.expire_all()
+    assert session.scalars(select(SmsTemplate.version)).all() == [1]
+    audited = session.scalars(
+        select(AuditEvent.action).where(AuditEvent.action == "sms.template_saved")
+    ).all()
+    assert audited == ["sms.template_saved"]

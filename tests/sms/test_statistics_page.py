@@ -150,4 +150,4 @@ def test_saving_a_template_shows_a_banner(page_client: TestClient, session: Sess
         data={"csrf_token": token, "body": "ਮਦਦ: 1, 2 ਜਾਂ 3 ਜਵਾਬ ਦਿਓ।", "action": "save"},
     )
 
-    assert "The template was saved as a new version." in saved.text
+    assert "The template Help text (Punjabi) was saved as a new version." in saved.text
