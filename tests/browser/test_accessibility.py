@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from app.settings import Settings
 from tests.auth.helpers import create_user
 from tests.browser.conftest import LiveServer
 from tests.browser.test_calls_pages import _queue_today, _sign_in, _take_and_answer
+from tests.clock import CALENDAR
 
 pytestmark = pytest.mark.browser
 
@@ -140,10 +142,14 @@ def test_the_pages_managers_and_admins_use_have_no_wcag_violations(
     _sign_in(axe_page, url, "axe-admin")
     expect(axe_page).not_to_have_url(url + "/sign-in")
     found: list[str] = []
+    yesterday = CALENDAR.today(clock.now()) - timedelta(days=1)
     for path in (
         "/dashboard",
         "/analytics/board-pack",
+        f"/manage/queues?date-day={yesterday.day}&date-month={yesterday.month}"
+        f"&date-year={yesterday.year}",  # an earlier day
         "/manage/queues",
+        "/manage/queues?date-day=31&date-month=2&date-year=2026",  # the day's error summary
         "/manage/scripts",
         "/manage/scripts/script",
         "/manage/scripts/sop/compare",  # a side-by-side comparison with changes
