@@ -38,6 +38,8 @@ router = APIRouter(include_in_schema=False)
 DbSession = SessionDep
 Manager = Annotated[User, Depends(require_role(Role.MANAGER))]
 DEFAULT_DAYS = 30
+# Providers that never hear back about delivery: their "delivered" is unknown, not zero.
+UNTRACKED_PROVIDERS = frozenset({"console"})
 SAVED_NOTICE = "The template was saved as a new version. Texts written from now on use it."
 UNCHANGED_NOTICE = "Nothing was saved: the text is the same as the current version."
 
@@ -135,6 +137,8 @@ def overview(request: Request, session: DbSession, clock: ClockDep, _user: Manag
             "errors": errors,
             "templates": rows,
             "missing_texts": sum(1 for row in rows if row["fallback"]),
+            "delivery_tracked": settings.sms_provider not in UNTRACKED_PROVIDERS,
+            "provider": settings.sms_provider,
             "kind_labels": {str(kind): label for kind, label in KIND_LABELS.items()},
             "notice": _saved_notice(request),
             "page_title": "SMS",
