@@ -182,6 +182,47 @@ def save_template(
     return SavedTemplate(kind, language, template.version, body, changed=True)
 
 
+def template_versions(session: Session, kind: str, language: str) -> list[SmsTemplate]:
+    """Every stored version of one template, newest first (the built-in default is not
+    stored: `texts.DEFAULT_TEMPLATES` has it)."""
+    return list(
+        session.scalars(
+            select(SmsTemplate)
+            .where(SmsTemplate.kind == kind, SmsTemplate.language == language)
+            .order_by(SmsTemplate.version.desc())
+        )
+    )
+
+
+def restore_template(
+    session: Session,
+    *,
+    kind: str,
+    language: str,
+    version: int,
+    user_id: int | None,
+    now: datetime,
+) -> SavedTemplate:
+    """Make an earlier version (0 = the built-in default) current again, as a new version:
+    history only grows. Restoring the text that is already current saves nothing."""
+    if version == 0:
+        body = texts.DEFAULT_TEMPLATES.get((kind, language))
+    else:
+        body = session.scalar(
+            select(SmsTemplate.body).where(
+                SmsTemplate.kind == kind,
+                SmsTemplate.language == language,
+                SmsTemplate.version == version,
+            )
+        )
+    if body is None:
+        raise InvalidInputError(
+            "The version was not restored.",
+            details=[{"field": "version", "message": "Choose a version to restore from the list"}],
+        )
+    return save_template(session, kind=kind, language=language, body=body, user_id=user_id, now=now)
+
+
 # --- scheduling ------------------------------------------------------------------------------
 
 

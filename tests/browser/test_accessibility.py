@@ -130,12 +130,22 @@ def test_the_pages_managers_and_admins_use_have_no_wcag_violations(
     axe_page: Page, live_server: LiveServer, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
     from app.calls import documents
+    from app.sms import service as sms_service
 
     _queue_today(session, settings, clock, patients=1)
     create_user(session, role=Role.ADMIN, username="axe-admin")
     other = create_user(session, role=Role.NAVIGATOR, username="axe-leaver")
     documents.add_version(
         session, slug="sop", body="# SOP\n\nA changed first line.\n\n- a new item", user_id=other.id
+    )
+    # A saved template, so its page lists versions with Restore buttons.
+    sms_service.save_template(
+        session,
+        kind="reminder",
+        language="pa",
+        body="{date} {time}",
+        user_id=other.id,
+        now=clock.now(),
     )
     session.commit()
     url = live_server.url
@@ -158,6 +168,7 @@ def test_the_pages_managers_and_admins_use_have_no_wcag_violations(
         "/sms",
         "/sms?from=31/2/2026&to=",  # the period's error summary
         "/sms/templates/reminder/pa",
+        "/sms/templates/reminder/pa/compare",  # versions side by side
         "/audit",
         "/audit?date-day=31&date-month=2&date-year=2026",  # the filters' error summary
         "/admin/users",
