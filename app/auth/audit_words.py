@@ -65,6 +65,7 @@ ACTION_WORDS: dict[str, str] = {
     "booking_request.withdrawn": "Withdrew a rebooking or cancellation request",
     # Text messages, feeds and models
     "sms.template_saved": "Saved a text message template",
+    "sms.template_restored": "Restored an earlier text message template",
     "feed.replay": "Replayed a PAS feed message",
     "feed.dismiss": "Dismissed a PAS feed message",
     "risk_model.activated": "Made a risk model the active one",

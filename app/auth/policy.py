@@ -154,6 +154,8 @@ ROUTE_POLICY: dict[tuple[str, str], Access] = {
     ("POST", "/feed/{message_id}/dismiss"): MANAGER,
     ("GET", "/sms/templates/{kind}/{language}"): MANAGER,
     ("POST", "/sms/templates/{kind}/{language}"): MANAGER,
+    ("POST", "/sms/templates/{kind}/{language}/restore"): MANAGER,
+    ("GET", "/sms/templates/{kind}/{language}/compare"): MANAGER,
     # Twilio webhooks: anonymous, authenticated by the X-Twilio-Signature HMAC
     ("POST", "/webhooks/twilio/status"): ANONYMOUS,
     ("POST", "/webhooks/twilio/inbound"): ANONYMOUS,

@@ -144,7 +144,13 @@ def unsafe_markdown_problems(body: str) -> list[str]:
                 f"Line {line} has HTML ({block.content.strip().splitlines()[0][:40]}): "
                 "use Markdown instead, for example **bold** or - a list item"
             )
+        first_line = line
         for token in block.children or []:
+            if token.type in ("softbreak", "hardbreak") and first_line is not None:
+                # A paragraph over several lines: the problem is on the line it is on.
+                first_line += 1
+                continue
+            line = first_line
             if token.type == "html_inline" and not token.content.startswith("</"):
                 problems.append(
                     f"Line {line} has HTML ({token.content[:40]}): use Markdown instead"

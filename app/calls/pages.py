@@ -9,8 +9,9 @@ recorded. Navigators see a call only while they hold it or after they worked on 
 from __future__ import annotations
 
 import re
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
@@ -894,9 +895,52 @@ def patient_history(
 # --- managers: overview and scripts ----------------------------------------------------------
 
 
+# How far back a manager may look at an earlier day's queues.
+OVERVIEW_DAYS_BACK = 366
+
+
+def _overview_day(request: Request, today: date) -> tuple[date, dict[str, str], str | None]:
+    """The day the queues page shows: today, or the earlier day in `date-day`, `date-month`
+    and `date-year` (what was typed, and the problem with it in words, if any)."""
+    typed = {
+        part: request.query_params.get(f"date-{part}", "").strip()[:6]
+        for part in ("day", "month", "year")
+    }
+    if not any(typed.values()):
+        return today, {}, None
+    try:
+        chosen = parse_date_parts(typed["day"], typed["month"], typed["year"])
+    except ValueError:
+        return today, typed, "The day must be a real date, for example 3 12 2026"
+    if chosen > today:
+        return today, typed, "The day must be today or earlier: later queues are not built yet"
+    if chosen < today - timedelta(days=OVERVIEW_DAYS_BACK):
+        return today, typed, f"The day must be within the last {OVERVIEW_DAYS_BACK} days"
+    return chosen, typed, None
+
+
+def _day_link(day: date, today: date) -> str | None:
+    """The queues page's address for `day` (None when that day cannot be shown)."""
+    if day > today or day < today - timedelta(days=OVERVIEW_DAYS_BACK):
+        return None
+    if day == today:
+        return "/manage/queues"
+    query = urlencode({"date-day": day.day, "date-month": day.month, "date-year": day.year})
+    return f"/manage/queues?{query}"
+
+
 @router.get("/manage/queues")
 def overview(request: Request, session: SessionDep, _manager: Manager, clock: ClockDep) -> Response:
-    return _overview_page(request, session, clock.now())
+    now = clock.now()
+    shown, typed, problem = _overview_day(request, _settings(request).calendar.today(now))
+    return _overview_page(
+        request,
+        session,
+        now,
+        shown_day=shown,
+        typed_day=typed,
+        errors={"date": problem} if problem else None,
+    )
 
 
 def _overview_page(
@@ -904,12 +948,17 @@ def _overview_page(
     session: Session,
     now: datetime,
     *,
+    shown_day: date | None = None,
+    typed_day: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     form: dict[str, Any] | None = None,
 ) -> Response:
     settings = _settings(request)
-    view = service.overview(session, settings, queue_date=settings.calendar.today(now), now=now)
-    working = service.calls_in_progress(session, now)
+    today = settings.calendar.today(now)
+    queue_date = shown_day or today
+    view = service.overview(session, settings, queue_date=queue_date, now=now)
+    is_today = queue_date == today
+    working = service.calls_in_progress(session, now) if is_today else []
     users = _usernames(
         session,
         {call.taken_by for call in working} | {load.user_id for load in view.by_navigator},
@@ -918,8 +967,14 @@ def _overview_page(
         request,
         "calls/overview.html",
         {
-            "page_title": "Call queues today",
+            "page_title": "Call queues today"
+            if is_today
+            else f"Call queues on {queue_date:%A %-d %B %Y}",
             "view": view,
+            "is_today": is_today,
+            "typed_day": typed_day or queue_date,
+            "previous_day": _day_link(queue_date - timedelta(days=1), today),
+            "next_day": None if is_today else _day_link(queue_date + timedelta(days=1), today),
             "working": working,
             "users": users,
             "status_labels": STATUS_LABELS,

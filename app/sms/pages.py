@@ -3,17 +3,22 @@ preview and the segment count (what each text costs to send)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.analytics.periods import Period, custom_range_problems, parse_uk_date, uk_date
 from app.auth.audit import record_audit
 from app.auth.dependencies import require_role
 from app.auth.roles import Role
 from app.auth.tables import User
+from app.calls.documents import compare as compare_texts
 from app.calls.languages import LANGUAGES as INTERPRETER_LANGUAGES
 from app.clock import ClockDep
 from app.db.session import SessionDep
@@ -25,6 +30,7 @@ from app.sms.segments import count_segments
 from app.sms.tables import MessageKind
 from app.sms.templates import (
     DEFAULT_LANGUAGE,
+    DEFAULT_TEMPLATES,
     LANGUAGES,
     NEEDS_TRANSLATOR_CHECK,
     PLACEHOLDERS,
@@ -37,7 +43,13 @@ router = APIRouter(include_in_schema=False)
 DbSession = SessionDep
 Manager = Annotated[User, Depends(require_role(Role.MANAGER))]
 DEFAULT_DAYS = 30
+# Providers that never hear back about delivery: their "delivered" is unknown, not zero.
+UNTRACKED_PROVIDERS = frozenset({"console"})
+RESTORED_NOTICE = (
+    "The earlier version was restored as a new version. Texts written from now on use it."
+)
 SAVED_NOTICE = "The template was saved as a new version. Texts written from now on use it."
+UNCHANGED_NOTICE = "Nothing was saved: the text is the same as the current version."
 
 KIND_LABELS = {
     MessageKind.REMINDER: "Appointment reminder",
@@ -73,6 +85,18 @@ def _read_period(
     if errors:
         return None, raw, errors
     return Period.through(days["from"], days["to"]), raw, {}
+
+
+def _saved_notice(request: Request) -> str | None:
+    """The banner after a save, naming the template when the address says which one."""
+    params = request.query_params
+    if params.get("notice") != "saved":
+        return None
+    kind, language = params.get("kind", ""), params.get("language", "")
+    if kind in set(MessageKind) and language in LANGUAGES:
+        name = f"{KIND_LABELS.get(MessageKind(kind), kind)} ({LANGUAGES[language]})"
+        return SAVED_NOTICE.replace("The template", f"The template {name}", 1)
+    return SAVED_NOTICE
 
 
 @router.get("/sms")
@@ -121,8 +145,10 @@ def overview(request: Request, session: DbSession, clock: ClockDep, _user: Manag
             "errors": errors,
             "templates": rows,
             "missing_texts": sum(1 for row in rows if row["fallback"]),
+            "delivery_tracked": settings.sms_provider not in UNTRACKED_PROVIDERS,
+            "provider": settings.sms_provider,
             "kind_labels": {str(kind): label for kind, label in KIND_LABELS.items()},
-            "notice": SAVED_NOTICE if request.query_params.get("notice") == "saved" else None,
+            "notice": _saved_notice(request),
             "page_title": "SMS",
         },
         status_code=422 if errors else 200,
@@ -134,19 +160,57 @@ def _check_template_key(kind: str, language: str) -> None:
         raise NotFoundError("No such message template.")
 
 
+@dataclass(frozen=True)
+class TemplateVersion:
+    """One row of a template's history; version 0 is the built-in default."""
+
+    version: int
+    body: str
+    created_at: datetime | None
+    created_by: str | None
+
+
+def _versions(session: Session, kind: str, language: str) -> list[TemplateVersion]:
+    stored = service.template_versions(session, kind, language)
+    names = dict(
+        session.execute(
+            select(User.id, User.username).where(
+                User.id.in_({row.created_by for row in stored if row.created_by is not None})
+            )
+        ).all()
+    )
+    rows = [
+        TemplateVersion(
+            row.version,
+            row.body,
+            row.created_at,
+            names.get(row.created_by) if row.created_by is not None else None,
+        )
+        for row in stored
+    ]
+    default = DEFAULT_TEMPLATES.get((kind, language))
+    if default is not None:
+        rows.append(TemplateVersion(0, default, None, None))
+    return rows
+
+
 def _edit_page(
     request: Request,
+    session: Session,
     *,
     kind: str,
     language: str,
     body: str,
     version: int,
-    problems: list[str] | None = None,
+    problems: list[tuple[str, str]] | None = None,
+    notice: str | None = None,
     status_code: int = 200,
 ) -> Response:
     preview = service.preview_template(kind, language, body)
     # Every problem on its own line of the error summary, after a save or a preview.
-    problems = preview.problems if problems is None else problems
+    if problems is None:
+        problems = [("body", problem) for problem in preview.problems]
+    body_problems = [message for field, message in problems if field == "body"]
     return render_page(
         request,
         "sms/template_edit.html",
@@ -159,9 +223,12 @@ def _edit_page(
             "version": version,
             "preview": preview,
             "placeholders": sorted(PLACEHOLDERS),
-            "problems": [("body", problem) for problem in problems],
-            "body_error": " ".join(problems) or None,
+            "problems": problems,
+            "body_error": " ".join(body_problems) or None,
+            "versions": _versions(session, kind, language),
+            "timezone": request.app.state.settings.timezone,
             "needs_check": language in NEEDS_TRANSLATOR_CHECK,
+            "notice": notice,
             "page_title": "Edit SMS template",
         },
         status_code=status_code,
@@ -175,7 +242,10 @@ def edit_template(
     _check_template_key(kind, language)
     found = service.current_templates(session).get((kind, language))
     body, version = found if found else ("", 0)
-    return _edit_page(request, kind=kind, language=language, body=body, version=version)
+    notice = RESTORED_NOTICE if request.query_params.get("notice") == "restored" else None
+    return _edit_page(
+        request, session, kind=kind, language=language, body=body, version=version, notice=notice
+    )
 
 
 @router.post("/sms/templates/{kind}/{language}")
@@ -193,7 +263,9 @@ def save_template(
     found = service.current_templates(session).get((kind, language))
     version = found[1] if found else 0
     if action != "save":
-        return _edit_page(request, kind=kind, language=language, body=body, version=version)
+        return _edit_page(
+            request, session, kind=kind, language=language, body=body, version=version
+        )
     try:
         template = service.save_template(
             session, kind=kind, language=language, body=body, user_id=user.id, now=clock.now()
@@ -202,12 +274,25 @@ def save_template(
         session.rollback()
         return _edit_page(
             request,
+            session,
             kind=kind,
             language=language,
             body=body,
             version=version,
-            problems=[str(item["message"]) for item in error.details] or [error.message],
+            problems=[("body", str(item["message"])) for item in error.details]
+            or [("body", error.message)],
             status_code=422,
+        )
+    if not template.changed:
+        # Nothing to save: say so on the same page rather than make a version.
+        return _edit_page(
+            request,
+            session,
+            kind=kind,
+            language=language,
+            body=body,
+            version=version,
+            notice=UNCHANGED_NOTICE,
         )
     record_audit(
         session,
@@ -215,4 +300,119 @@ def save_template(
         action="sms.template_saved",
         detail={"kind": kind, "language": language, "version": template.version},
     )
-    return RedirectResponse("/sms?notice=saved", status_code=303)
+    query = urlencode({"notice": "saved", "kind": kind, "language": language})
+    return RedirectResponse(f"/sms?{query}", status_code=303)
+
+
+@router.post("/sms/templates/{kind}/{language}/restore")
+def restore_template(
+    request: Request,
+    kind: str,
+    language: str,
+    session: DbSession,
+    clock: ClockDep,
+    user: Manager,
+    version: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """An earlier version (or the built-in default) made current again, as a new version."""
+    _check_template_key(kind, language)
+    found = service.current_templates(session).get((kind, language))
+    body, current = found if found else ("", 0)
+    problem = [("version", "Choose a version to restore from the list")]
+    if not version.strip().isdigit():
+        return _edit_page(
+            request,
+            session,
+            kind=kind,
+            language=language,
+            body=body,
+            version=current,
+            problems=problem,
+            status_code=422,
+        )
+    try:
+        saved = service.restore_template(
+            session,
+            kind=kind,
+            language=language,
+            version=int(version),
+            user_id=user.id,
+            now=clock.now(),
+        )
+    except InvalidInputError as error:
+        session.rollback()
+        return _edit_page(
+            request,
+            session,
+            kind=kind,
+            language=language,
+            body=body,
+            version=current,
+            problems=[(str(item["field"]), str(item["message"])) for item in error.details]
+            or problem,
+            status_code=422,
+        )
+    if not saved.changed:
+        return _edit_page(
+            request,
+            session,
+            kind=kind,
+            language=language,
+            body=body,
+            version=current,
+            notice=UNCHANGED_NOTICE,
+        )
+    record_audit(
+        session,
+        user_id=user.id,
+        action="sms.template_restored",
+        detail={
+            "kind": kind,
+            "language": language,
+            "version": saved.version,
+            "from_version": int(version),
+        },
+    )
+    return RedirectResponse(f"/sms/templates/{kind}/{language}?notice=restored", status_code=303)
+
+
+@router.get("/sms/templates/{kind}/{language}/compare")
+def compare_template_versions(
+    request: Request,
+    kind: str,
+    language: str,
+    session: DbSession,
+    _user: Manager,
+    old: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+    new: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+) -> Response:
+    """Two versions side by side: by default the one before the current, and the current."""
+    _check_template_key(kind, language)
+    versions = _versions(session, kind, language)
+    if not versions:
+        raise NotFoundError("This template has no versions to compare.")
+    by_number = {row.version: row for row in versions}
+    if any(number is not None and number not in by_number for number in (old, new)):
+        raise NotFoundError("No such version of this template.")
+    newer = versions[0] if new is None else by_number[new]
+    if old is None:
+        earlier = [row for row in versions if row.version < newer.version]
+        older = earlier[0] if earlier else newer
+    else:
+        older = by_number[old]
+    return render_page(
+        request,
+        "sms/template_compare.html",
+        {
+            "kind": kind,
+            "language": language,
+            "kind_label": KIND_LABELS.get(MessageKind(kind), kind),
+            "language_label": LANGUAGES[language],
+            "versions": versions,
+            "current": versions[0],
+            "older": older,
+            "newer": newer,
+            "rows": compare_texts(older.body, newer.body),
+            "page_title": "Compare SMS template versions",
+        },
+    )

@@ -123,12 +123,13 @@ def save(
         user_id=user.id,
         now=clock.now(),
     )
-    record_audit(
-        session,
-        user_id=user.id,
-        action="sms.template_saved",
-        detail={"kind": kind, "language": language, "version": template.version},
-    )
+    if template.changed:  # an unchanged save makes no version and records nothing
+        record_audit(
+            session,
+            user_id=user.id,
+            action="sms.template_saved",
+            detail={"kind": kind, "language": language, "version": template.version},
+        )
     return TemplateOut(
         kind=template.kind,
         language=template.language,

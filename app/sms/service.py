@@ -116,6 +116,27 @@ def preview_template(kind: str, language: str, body: str) -> TemplatePreview:
     return TemplatePreview(kind, language, body, preview, count_segments(preview or body), problems)
 
 
+@dataclass(frozen=True)
+class SavedTemplate:
+    """A template after a save: its current version, and whether the save made it
+    (`changed` is False when the text was the same as the current version's)."""
+
+    kind: str
+    language: str
+    version: int  # 0 = the built-in default, never edited
+    body: str
+    changed: bool
+
+
+def _same_text(first: str, second: str) -> bool:
+    """The same message once a browser's line endings and trailing spaces are set aside."""
+
+    def plain(text: str) -> str:
+        return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n")).strip()
+
+    return plain(first) == plain(second)
+
+
 def save_template(
     session: Session,
     *,
@@ -124,8 +145,9 @@ def save_template(
     body: str,
     user_id: int | None,
     now: datetime,
-) -> SmsTemplate:
-    """Store a new version of a template after checking its placeholders."""
+) -> SavedTemplate:
+    """Store a new version of a template after checking its placeholders. Text that is the
+    same as the current version's (or the built-in default's) saves nothing."""
     if kind not in set(MessageKind):
         raise InvalidInputError(f"Unknown message kind {kind!r}.")
     if language not in texts.LANGUAGES:
@@ -136,22 +158,69 @@ def save_template(
             "The template cannot be saved.",
             details=[{"field": "body", "message": p} for p in problems],
         )
-    latest = session.scalar(
-        select(func.max(SmsTemplate.version)).where(
-            SmsTemplate.kind == kind, SmsTemplate.language == language
-        )
+    current = session.scalar(
+        select(SmsTemplate)
+        .where(SmsTemplate.kind == kind, SmsTemplate.language == language)
+        .order_by(SmsTemplate.version.desc())
+        .limit(1)
     )
+    current_body = current.body if current else texts.DEFAULT_TEMPLATES.get((kind, language))
+    if current_body is not None and _same_text(current_body, body):
+        return SavedTemplate(
+            kind, language, current.version if current else 0, current_body, changed=False
+        )
     template = SmsTemplate(
         kind=kind,
         language=language,
-        version=(latest or 0) + 1,
+        version=(current.version if current else 0) + 1,
         body=body,
         created_by=user_id,
         created_at=now,
     )
     session.add(template)
     session.flush()
-    return template
+    return SavedTemplate(kind, language, template.version, body, changed=True)
+
+
+def template_versions(session: Session, kind: str, language: str) -> list[SmsTemplate]:
+    """Every stored version of one template, newest first (the built-in default is not
+    stored: `texts.DEFAULT_TEMPLATES` has it)."""
+    return list(
+        session.scalars(
+            select(SmsTemplate)
+            .where(SmsTemplate.kind == kind, SmsTemplate.language == language)
+            .order_by(SmsTemplate.version.desc())
+        )
+    )
+
+
+def restore_template(
+    session: Session,
+    *,
+    kind: str,
+    language: str,
+    version: int,
+    user_id: int | None,
+    now: datetime,
+) -> SavedTemplate:
+    """Make an earlier version (0 = the built-in default) current again, as a new version:
+    history only grows. Restoring the text that is already current saves nothing."""
+    if version == 0:
+        body = texts.DEFAULT_TEMPLATES.get((kind, language))
+    else:
+        body = session.scalar(
+            select(SmsTemplate.body).where(
+                SmsTemplate.kind == kind,
+                SmsTemplate.language == language,
+                SmsTemplate.version == version,
+            )
+        )
+    if body is None:
+        raise InvalidInputError(
+            "The version was not restored.",
+            details=[{"field": "version", "message": "Choose a version to restore from the list"}],
+        )
+    return save_template(session, kind=kind, language=language, body=body, user_id=user_id, now=now)
 
 
 # --- scheduling ------------------------------------------------------------------------------

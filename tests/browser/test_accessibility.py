@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from app.settings import Settings
 from tests.auth.helpers import create_user
 from tests.browser.conftest import LiveServer
 from tests.browser.test_calls_pages import _queue_today, _sign_in, _take_and_answer
+from tests.clock import CALENDAR
 
 pytestmark = pytest.mark.browser
 
@@ -128,6 +130,7 @@ def test_the_pages_managers_and_admins_use_have_no_wcag_violations(
     axe_page: Page, live_server: LiveServer, session: Session, settings: Settings, clock: FixedClock
 ) -> None:
     from app.calls import documents
+    from app.sms import service as sms_service
 
     _queue_today(session, settings, clock, patients=1)
     create_user(session, role=Role.ADMIN, username="axe-admin")
@@ -135,15 +138,28 @@ def test_the_pages_managers_and_admins_use_have_no_wcag_violations(
     documents.add_version(
         session, slug="sop", body="# SOP\n\nA changed first line.\n\n- a new item", user_id=other.id
     )
+    # A saved template, so its page lists versions with Restore buttons.
+    sms_service.save_template(
+        session,
+        kind="reminder",
+        language="pa",
+        body="{date} {time}",
+        user_id=other.id,
+        now=clock.now(),
+    )
     session.commit()
     url = live_server.url
     _sign_in(axe_page, url, "axe-admin")
     expect(axe_page).not_to_have_url(url + "/sign-in")
     found: list[str] = []
+    yesterday = CALENDAR.today(clock.now()) - timedelta(days=1)
     for path in (
         "/dashboard",
         "/analytics/board-pack",
+        f"/manage/queues?date-day={yesterday.day}&date-month={yesterday.month}"
+        f"&date-year={yesterday.year}",  # an earlier day
         "/manage/queues",
+        "/manage/queues?date-day=31&date-month=2&date-year=2026",  # the day's error summary
         "/manage/scripts",
         "/manage/scripts/script",
         "/manage/scripts/sop/compare",  # a side-by-side comparison with changes
@@ -152,6 +168,7 @@ def test_the_pages_managers_and_admins_use_have_no_wcag_violations(
         "/sms",
         "/sms?from=31/2/2026&to=",  # the period's error summary
         "/sms/templates/reminder/pa",
+        "/sms/templates/reminder/pa/compare",  # versions side by side
         "/audit",
         "/audit?date-day=31&date-month=2&date-year=2026",  # the filters' error summary
         "/admin/users",

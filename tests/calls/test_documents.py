@@ -178,6 +178,19 @@ def test_safe_links_and_plain_comparisons_are_accepted(session: Session) -> None
     assert documents.unsafe_markdown_problems(body) == []
 
 
+def test_each_unsafe_part_of_a_paragraph_is_named_by_its_own_line() -> None:
+    body = "Intro\n<b>bold</b> here\n[x](javascript:alert(1))\n![i](data:x) and <img src=x>"
+
+    assert documents.unsafe_markdown_problems(body) == [
+        "Line 2 has HTML (<b>): use Markdown instead",
+        "Line 3 links to a javascript: address: links may only go to http, https, mailto or "
+        "tel addresses",
+        "Line 4 links to a data: address: links may only go to http, https, mailto or tel "
+        "addresses",
+        "Line 4 has HTML (<img src=x>): use Markdown instead",
+    ]
+
+
 def test_the_comparison_aligns_changed_removed_and_added_lines() -> None:
     rows = documents.compare("a\nb\nc\n", "a\nB\nc\nd\n")
     assert [(row.kind, row.old_text, row.new_text) for row in rows] == [

@@ -493,6 +493,39 @@ def test_a_manager_reassigns_a_call_to_a_navigator(
     assert audit.detail["to_user_id"] == navigator_id
 
 
+def test_a_call_in_progress_is_reassigned_from_its_own_row(
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
+) -> None:
+    _queue_today(session, settings, clock)
+    first = create_user(session, role=Role.NAVIGATOR, username="nav.first")
+    second = create_user(session, role=Role.NAVIGATOR, username="nav.second")
+    session.commit()
+    first_id, second_id = first.id, second.id
+    csrf = _signed_in(session, app_client, Role.MANAGER)
+    call_id = session.scalars(select(Call.id)).one()
+    session.rollback()
+    app_client.post(
+        "/manage/calls/reassign",
+        data={"csrf_token": csrf, "call": str(call_id), "navigator": str(first_id)},
+    )
+
+    page = app_client.get("/manage/queues").text
+    row_form = page.split(f'data-testid="reassign-{call_id}"', 1)[1].split("</form>", 1)[0]
+    assert f'<label class="nhsuk-label nhsuk-u-visually-hidden" for="navigator-{call_id}">' in (
+        row_form
+    )
+    assert f'<option value="{second_id}"' in row_form
+    assert f'<option value="{first_id}"' not in row_form  # not to the navigator who has it
+    moved = app_client.post(
+        "/manage/calls/reassign",
+        data={"csrf_token": csrf, "call": str(call_id), "navigator": str(second_id)},
+        follow_redirects=False,
+    )
+
+    assert moved.headers["location"] == "/manage/queues?notice=reassigned"
+    assert _call(session, call_id).taken_by == second_id
+
+
 def test_a_navigator_cannot_reassign_calls(
     app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
 ) -> None:

@@ -492,3 +492,72 @@ def test_no_answer_says_when_the_call_comes_back_in_local_time(
     assert f"Call {call_id} comes back for a callback on {back:%A %-d %B} at 09:00." in (
         response.text
     )
+
+
+def _summary_value(html: str, key: str) -> str:
+    found = re.search(
+        rf'<dt class="nhsuk-summary-list__key">{re.escape(key)}</dt>'
+        r'<dd class="nhsuk-summary-list__value">([^<]*)</dd>',
+        html,
+    )
+    assert found, key
+    return found.group(1)
+
+
+def test_a_manager_looks_back_at_an_earlier_days_queues(
+    app_client: TestClient, session: Session, settings: Settings, clock: FixedClock
+) -> None:
+    today = CALENDAR.today(clock.now())
+    yesterday = today - timedelta(days=1)
+    create_eligible_appointment(
+        session,
+        patient=create_patient(session, learning_disability=True),
+        risk=0.6,
+        start_at=CALENDAR.at(yesterday + timedelta(days=7), time(12)),
+    )
+    build_queue(
+        session,
+        settings.model_copy(update={"calls_holdout_share": 0.0}),
+        yesterday,
+        now=clock.now() - timedelta(days=1),
+    )
+    session.commit()
+    _signed_in(session, app_client, Role.MANAGER)
+
+    now_page = app_client.get("/manage/queues")
+    earlier = app_client.get(
+        f"/manage/queues?date-day={yesterday.day}&date-month={yesterday.month}"
+        f"&date-year={yesterday.year}"
+    )
+
+    assert _summary_value(now_page.text, "Calls queued today") == "0"
+    assert _summary_value(now_page.text, "To call") == "1"  # carried over, still open
+    assert 'data-testid="previous-day"' in now_page.text
+    assert 'data-testid="next-day"' not in now_page.text
+    assert earlier.status_code == 200
+    assert f"Call queues on {yesterday:%A %-d %B %Y}" in earlier.text
+    assert _summary_value(earlier.text, "Calls queued that day") == "1"
+    # Reassigning and who is on a call now belong to today only.
+    assert 'data-testid="reassign-form"' not in earlier.text
+    assert '<a href="/manage/queues" data-testid="next-day">Next day</a>' in earlier.text
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("date-day=31&date-month=2&date-year=2026", "The day must be a real date"),
+        ("date-day=1&date-month=1&date-year=2099", "The day must be today or earlier"),
+        ("date-day=1&date-month=1&date-year=2001", "The day must be within the last 366 days"),
+    ],
+)
+def test_a_day_the_queues_page_cannot_show_is_named_in_the_error_summary(
+    app_client: TestClient, session: Session, query: str, message: str
+) -> None:
+    _signed_in(session, app_client, Role.MANAGER)
+
+    page = app_client.get(f"/manage/queues?{query}")
+
+    assert page.status_code == 422
+    assert f'<li><a href="#date">{message}' in page.text
+    assert 'id="date"' in page.text
+    assert "Call queues today" in page.text

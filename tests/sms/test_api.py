@@ -120,6 +120,8 @@ def test_templates_list_preview_and_save_a_new_version(
     saved = app_client.put("/api/sms/templates/reminder/en", json=body, headers=headers)
     assert saved.status_code == 200
     assert saved.json()["version"] == 1
+    unchanged = app_client.put("/api/sms/templates/reminder/en", json=body, headers=headers)
+    assert (unchanged.status_code, unchanged.json()["version"]) == (200, 1)
     refused = app_client.put(
         "/api/sms/templates/reminder/en", json={"body": "Hi {name}"}, headers=headers
     )

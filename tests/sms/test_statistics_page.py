@@ -11,6 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.roles import Role
+from app.clock import FixedClock
+from app.db.session import Database
+from app.main import create_app
+from app.settings import Settings
 from app.sms.tables import SmsTemplate
 from tests.auth.helpers import form_token
 from tests.clock import CALENDAR, TODAY
@@ -150,4 +154,29 @@ def test_saving_a_template_shows_a_banner(page_client: TestClient, session: Sess
         data={"csrf_token": token, "body": "ਮਦਦ: 1, 2 ਜਾਂ 3 ਜਵਾਬ ਦਿਓ।", "action": "save"},
     )
 
-    assert "The template was saved as a new version." in saved.text
+    assert "The template Help text (Punjabi) was saved as a new version." in saved.text
+
+
+def test_deliveries_read_not_tracked_with_the_console_provider_and_counted_otherwise(
+    page_client: TestClient,
+    session: Session,
+    settings: Settings,
+    database: Database,
+    clock: FixedClock,
+) -> None:
+    create_message(session, state="submitted", created_at=CALENDAR.at(TODAY, time(9)))
+    sign_in_as(session, page_client, Role.MANAGER)
+    console = settings.model_copy(update={"sms_provider": "console", "login_failure_delay_ms": 0})
+    with TestClient(
+        create_app(console, database, clock=clock), base_url="https://testserver"
+    ) as demo_client:
+        sign_in_as(session, demo_client, Role.MANAGER)
+        untracked = demo_client.get("/sms")
+
+    tracked = page_client.get("/sms")
+
+    assert 'data-testid="delivery-not-tracked"' in untracked.text
+    assert "Not tracked" in untracked.text
+    assert "0.0%" not in untracked.text
+    assert 'data-testid="delivery-not-tracked"' not in tracked.text
+    assert "0.0%" in tracked.text

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.clock import FixedClock
 from app.errors import InvalidInputError
 from app.localtime import TrustCalendar
 from app.sms import service
-from app.sms.tables import MessageKind
+from app.sms.tables import MessageKind, SmsTemplate
 from app.sms.templates import (
     DATE_WORDS,
     DEFAULT_TEMPLATES,
@@ -73,6 +74,36 @@ def test_edits_are_new_versions_and_the_latest_is_used(session: Session, clock: 
     assert edited.version == 2
     body, version, _ = service.pick_template(service.current_templates(session), "reminder", "en")
     assert (body, version) == ("See you {date} at {time}.", 2)
+
+
+def test_saving_the_current_text_again_makes_no_version(
+    session: Session, clock: FixedClock
+) -> None:
+    first = service.save_template(
+        session, kind="reminder", language="en", body="See you {date}.", user_id=7, now=clock.now()
+    )
+    # A browser sends the same text with CRLF line endings and a trailing space.
+    again = service.save_template(
+        session,
+        kind="reminder",
+        language="en",
+        body="See you {date}. \r\n",
+        user_id=7,
+        now=clock.now(),
+    )
+    built_in = service.save_template(
+        session,
+        kind="help",
+        language="pl",
+        body=DEFAULT_TEMPLATES[("help", "pl")],
+        user_id=7,
+        now=clock.now(),
+    )
+
+    assert (first.version, first.changed) == (1, True)
+    assert (again.version, again.changed, again.body) == (1, False, "See you {date}.")
+    assert (built_in.version, built_in.changed) == (0, False)
+    assert session.scalars(select(SmsTemplate.version)).all() == [1]
 
 
 @pytest.mark.parametrize("body", ["Hello {name}", "Broken {date", "   "])
