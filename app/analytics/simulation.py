@@ -280,7 +280,9 @@ def _work_queue(
                 result=AttemptResult.ANSWERED,
                 now=now,
             )
-            outcomes = _outcomes_for(session, call.id, call.patient_id, now, rng, behaviour)
+            outcomes = _outcomes_for(
+                session, settings.calendar, call.id, call.patient_id, now, rng, behaviour
+            )
             calls_service.record_outcomes(
                 session, settings, call_id=call.id, user_id=user_id, outcomes=outcomes, now=now
             )
@@ -298,8 +300,14 @@ def _work_queue(
         now += step
 
 
+def _same_local_time(calendar: TrustCalendar, moment: datetime, *, days: int) -> datetime:
+    local = calendar.local(moment)
+    return calendar.at(local.date() + timedelta(days=days), local.timetz().replace(tzinfo=None))
+
+
 def _outcomes_for(
     session: Session,
+    calendar: TrustCalendar,
     call_id: int,
     patient_id: int,
     now: datetime,
@@ -324,7 +332,9 @@ def _outcomes_for(
                 OutcomeIn(
                     kind=OutcomeKind.REBOOKED,
                     appointment_id=appointment.id,
-                    new_start_at=appointment.start_at + timedelta(days=14),
+                    # Two weeks later at the same local time (not the same UTC time: across
+                    # a clock change that would move an 08:30 clinic to 07:30).
+                    new_start_at=_same_local_time(calendar, appointment.start_at, days=14),
                 )
             )
         else:

@@ -11,18 +11,22 @@ effect. The seeds are fixed, so each check is deterministic on each backend.
 
 from __future__ import annotations
 
+from datetime import date, time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from app.analytics import service
 from app.analytics.periods import Period
 from app.analytics.simulation import NO_EFFECT_BEHAVIOUR, NavigatorBehaviour, simulate_programme
+from app.appointments.tables import Appointment
+from app.bookings.tables import BookingRequest
 from app.db.session import Database
 from app.imports.service import import_appointments, import_patients
 from app.settings import Settings
 from app.synth.service import write_trust
-from tests.clock import TEST_NOW, TODAY
+from tests.clock import CALENDAR, TEST_NOW, TODAY
 
 WEEKS = 6
 
@@ -95,3 +99,45 @@ def test_simulating_again_changes_nothing(
     assert again.skipped is not None
     assert "already holds programme history" in again.skipped
     assert again.appointments_drawn == 0
+
+
+@pytest.mark.slow
+def test_a_programme_across_the_clock_change_rebooks_at_the_same_local_time(
+    database: Database, settings: Settings, tmp_path: Path
+) -> None:
+    # The demo on 2 to 4 December 2026 failed: its history spans 25 October, and a rebooking
+    # two weeks on at the same UTC time moved an 08:30 clinic to 07:30, outside clinic hours.
+    today = date(2026, 10, 30)
+    now = CALENDAR.at(today, time(6))
+    settings.calls_holdout_share = 0.2
+    write_trust(tmp_path, patients=1500, weeks_history=3, weeks_ahead=3, seed=5, today=today)
+    import_patients(database, tmp_path / "patients.csv", now=now)
+    import_appointments(database, tmp_path / "appointments.csv", now=now)
+
+    simulate_programme(
+        database,
+        settings,
+        weeks=2,
+        today=today,
+        seed=4,
+        behaviour=NavigatorBehaviour(cancelled=0.0, rebooked=1.0),
+        navigator_user_ids=(1,),
+    )
+
+    with database.unit_of_work() as session:
+        rows = session.execute(
+            select(Appointment.start_at, BookingRequest.preferred_start_at).join(
+                BookingRequest, BookingRequest.appointment_id == Appointment.id
+            )
+        ).all()
+    pairs = [(start, wanted) for start, wanted in rows if wanted is not None]
+    across = [
+        (start, wanted)
+        for start, wanted in pairs
+        if CALENDAR.local(start).utcoffset() != CALENDAR.local(wanted).utcoffset()
+    ]
+    assert len(pairs) == len(rows) > 0  # every rebooking asked for a time
+    assert across, "some rebookings should cross the clock change"
+    for start, wanted in pairs:
+        assert CALENDAR.local(wanted).time() == CALENDAR.local(start).time()
+        assert (CALENDAR.local(wanted).date() - CALENDAR.local(start).date()).days == 14
