@@ -162,6 +162,11 @@ def custom_range_problems(first: date, last: date, today: date) -> dict[str, str
         problems["to"] = (
             f"The last day ({last:%-d %b %Y}) is before the first day ({first:%-d %b %Y})"
         )
+    elif last > today:
+        problems["to"] = (
+            f"The last day ({last:%-d %b %Y}) is in the future: choose today, "
+            f"{today:%-d %b %Y}, or an earlier day"
+        )
     elif (last - first).days + 1 > MAX_PERIOD_DAYS:
         problems["to"] = "Choose a period of at most three years"
     return problems

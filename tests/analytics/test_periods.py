@@ -62,6 +62,10 @@ def test_a_custom_range_lists_every_problem_at_once() -> None:
     long = custom_range_problems(TODAY - timedelta(days=4 * 365), TODAY, TODAY)
     assert long == {"to": "Choose a period of at most three years"}
     assert custom_range_problems(TODAY, TODAY, TODAY) == {}
+    # A range that runs past today: its figures would stop at today, so it is refused plainly.
+    running_on = custom_range_problems(TODAY - timedelta(days=5), TODAY + timedelta(days=1), TODAY)
+    assert set(running_on) == {"to"}
+    assert "is in the future: choose today" in running_on["to"]
     assert Period.through(TODAY, TODAY).days == 1
 
 
