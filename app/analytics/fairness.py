@@ -10,6 +10,7 @@ same figures as the reach tables, in fewer columns).
 from __future__ import annotations
 
 import math
+from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -80,9 +81,21 @@ def _interval(values: Any) -> tuple[float | None, float | None]:
     return _finite(values[0]), _finite(values[1])
 
 
+def _day_words(moment: str) -> str:
+    """An ISO date or date-time from a model card as the pages show dates: 21 Sep 2026."""
+    try:
+        return f"{date.fromisoformat(str(moment)[:10]):%-d %b %Y}"
+    except ValueError:
+        return str(moment)
+
+
 def _model_fairness(version: str, card: dict[str, Any]) -> tuple[list[str], list[Table]]:
     window = card.get("data_window") or {}
-    tested = f" (measured on its test period from {window['test_from']})" if window else ""
+    tested = (
+        f" (measured on its test period from {_day_words(window['test_from'])})"
+        if window.get("test_from")
+        else ""
+    )
     findings: list[str] = []
     calibration = card.get("calibration_by_group") or {}
     flags = calibration.get("flags") or []

@@ -202,6 +202,11 @@ def left_behind_groups(board: Dashboard) -> list[str]:
     ]
 
 
+def anyone_reached(board: Dashboard) -> bool:
+    """Whether a call reached anyone in the period (otherwise no group can be judged)."""
+    return any(row.get("reached_rate") for table in board.reach.tables for row in table.rows)
+
+
 def _context(
     request: Request, session: Session, clock: Clock, template_title: str
 ) -> dict[str, Any]:
@@ -232,6 +237,7 @@ def _context(
     context["charts"] = _charts(board)
     context["cover"] = cover_figures(board)
     context["left_behind"] = left_behind_groups(board)
+    context["anyone_reached"] = anyone_reached(board)
     return context
 
 

@@ -154,6 +154,21 @@ def test_board_pack_is_one_printable_page(session: Session, app_client: TestClie
     assert "@media print" in css.text
 
 
+def test_a_board_pack_with_no_one_reached_does_not_say_no_group_was_left_behind(
+    session: Session, app_client: TestClient
+) -> None:
+    create_arm(session, arm="call", attended=95, dnas=5)
+    create_arm(session, arm="holdout", attended=85, dnas=11)
+    session.commit()
+    _manager(session, app_client)
+
+    page = app_client.get(f"/analytics/board-pack?{PAGE_QUERY}")
+
+    assert page.status_code == 200
+    assert "No call reached anyone in this period" in page.text
+    assert "No group was left behind" not in page.text
+
+
 def test_bad_periods_are_explained_on_the_page(session: Session, app_client: TestClient) -> None:
     _programme(session)
     _manager(session, app_client)
