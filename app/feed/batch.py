@@ -23,7 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import literal, select, union_all
 from sqlalchemy.orm import Session
 
 from app.appointments.tables import Appointment
@@ -72,10 +72,7 @@ def _apply_run(
     """Messages with no merge among them (so a PAS id resolves the same way throughout)."""
     if not messages:
         return
-    survivors = _survivors(session, {message.patient_id for message in messages})
-    patient_ids = _patient_ids(
-        session, {survivors.get(message.patient_id, message.patient_id) for message in messages}
-    )
+    survivors, patient_ids = _known_patients(session, {message.patient_id for message in messages})
     for wave in _waves(messages, survivors, writer.known_clinics(session)):
         _apply_wave(session, wave, survivors, patient_ids, writer, now=now)
 
@@ -92,15 +89,32 @@ def _patient_ids(session: Session, pas_ids: set[str]) -> dict[str, int]:
     )
 
 
-def _survivors(session: Session, pas_ids: set[str]) -> dict[str, str]:
-    """Merged-away PAS ids among these and the surviving patient's PAS id for each."""
-    return dict(
-        session.execute(
-            select(PatientMerge.merged_pas_patient_id, Patient.pas_patient_id)
-            .join(Patient, PatientMerge.surviving_patient_id == Patient.id)
-            .where(one_of_strings(session, PatientMerge.merged_pas_patient_id, pas_ids))
-        ).all()
+def _known_patients(session: Session, pas_ids: set[str]) -> tuple[dict[str, str], dict[str, int]]:
+    """For the PAS ids of a run, in one query: the merged-away ones with the surviving
+    patient's PAS id for each, and the ids of the patients they resolve to."""
+    merged = (
+        select(
+            literal(True).label("merged"),
+            PatientMerge.merged_pas_patient_id.label("asked"),
+            Patient.pas_patient_id,
+            Patient.id,
+        )
+        .join(Patient, PatientMerge.surviving_patient_id == Patient.id)
+        .where(one_of_strings(session, PatientMerge.merged_pas_patient_id, pas_ids))
     )
+    current = select(
+        literal(False).label("merged"),
+        Patient.pas_patient_id.label("asked"),
+        Patient.pas_patient_id,
+        Patient.id,
+    ).where(one_of_strings(session, Patient.pas_patient_id, pas_ids))
+    survivors: dict[str, str] = {}
+    patient_ids: dict[str, int] = {}
+    for row in session.execute(union_all(merged, current)):
+        if row.merged:
+            survivors[row.asked] = row.pas_patient_id
+        patient_ids[row.pas_patient_id] = row.id
+    return survivors, patient_ids
 
 
 def _waves(

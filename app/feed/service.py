@@ -22,12 +22,12 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.bookings import service as bookings_service
-from app.db.dialect import bulk_insert, one_of_strings
+from app.db.dialect import insert_ignoring_conflicts, one_of_strings
 from app.errors import ConflictError, DomainError, NotFoundError
 from app.feed.apply import apply_message
 from app.feed.batch import apply_messages
+from app.feed.messages import PATIENT_EVENTS, MessageRejectedError, read_message
 from app.feed.messages import FeedMessage as Message
-from app.feed.messages import MessageRejectedError, read_message
 from app.feed.tables import DEAD_LETTER_STATUSES, FeedMessage, FeedStatus
 from app.imports.service import RowRejectedError, RowWriter
 from app.settings import Settings
@@ -126,55 +126,61 @@ class FeedProcessor:
                 parsed.append(read_message(data, zone=self.zone, max_bytes=self.max_bytes))
             except MessageRejectedError as rejected:
                 parsed.append(rejected)
-        control_ids = [item.control_id for item in parsed if isinstance(item, Message)]
-        stored = (
-            {
-                row.control_id: row
-                for row in session.execute(
-                    select(FeedMessage.control_id, FeedMessage.status, FeedMessage.error).where(
-                        one_of_strings(session, FeedMessage.control_id, control_ids)
-                    )
-                )
-            }
-            if control_ids
-            else {}
-        )
-        outcomes: list[Outcome] = []
+        # Each control id once, in arrival order; a repeat inside the batch is answered like
+        # its first (applied with it, or as stored before).
         inbox: list[dict[str, Any]] = []
-        fresh: list[Message] = []
-        in_batch: set[str] = set()
+        first: dict[str, Message] = {}
         for data, item in zip(frames, parsed, strict=True):
             if isinstance(item, MessageRejectedError):
                 inbox.append(_rejected_row(data, item, self.max_bytes, now))
                 logger.warning(
                     "feed: rejected a message (AR), control id %s", item.control_id or "-"
                 )
+            elif item.control_id not in first:
+                first[item.control_id] = item
+                inbox.append(_stored_row(data, item, now))
+        # Stored first, in one statement: a control id already in the inbox is not stored again
+        # (the unique index decides), and only the messages stored now are applied.
+        stored_now = _store(session, inbox)
+        earlier = self._stored_answers(session, [key for key in first if key not in stored_now])
+        if any(key not in stored_now and key not in earlier for key in first):
+            raise RuntimeError("an inbox row is neither new nor stored")  # rolled back whole
+        fresh = [message for key, message in first.items() if key in stored_now]
+        outcomes: list[Outcome] = []
+        seen: set[str] = set()
+        for item in parsed:
+            if isinstance(item, MessageRejectedError):
                 outcomes.append(Outcome("AR", item.control_id, item.reason))
-                continue
-            previous = stored.get(item.control_id)
-            if previous is not None:
+            elif item.control_id in earlier:
                 # A repeat (the sender missed our ACK): answer as before, apply nothing again.
-                if previous.status == FeedStatus.ERROR:
-                    outcomes.append(Outcome("AE", item.control_id, previous.error or "", True))
-                else:
-                    outcomes.append(Outcome("AA", item.control_id, "", True))
-                continue
-            if item.control_id in in_batch:
-                # A repeat within the batch: the first is applied (or the batch fails as a whole).
-                outcomes.append(Outcome("AA", item.control_id, "", True))
-                continue
-            in_batch.add(item.control_id)
-            inbox.append(_stored_row(data, item, now))
-            fresh.append(item)
-            outcomes.append(Outcome("AA", item.control_id))
-        if inbox:
-            bulk_insert(session, FeedMessage, inbox)
+                outcomes.append(earlier[item.control_id])
+            else:
+                outcomes.append(Outcome("AA", item.control_id, "", item.control_id in seen))
+                seen.add(item.control_id)
         if fresh:
             apply_messages(session, fresh, self.writer, now=now)
-            # A PAS booking or cancellation may honour an open rebook or cancel request: once per
-            # batch, as a file import does once per file (it is safe to repeat).
+        if any(message.event not in PATIENT_EVENTS for message in fresh):
+            # A PAS booking or cancellation (or a merge, which moves appointments) may honour an
+            # open rebook or cancel request: once per batch, as a file import does once per
+            # file (it is safe to repeat). A registration or update alone cannot.
             bookings_service.reconcile(session, self.settings, now=now)
         return outcomes
+
+    def _stored_answers(self, session: Session, control_ids: list[str]) -> dict[str, Outcome]:
+        """The answer already given to each of these control ids (they are in the inbox)."""
+        if not control_ids:
+            return {}
+        answers: dict[str, Outcome] = {}
+        for row in session.execute(
+            select(FeedMessage.control_id, FeedMessage.status, FeedMessage.error).where(
+                one_of_strings(session, FeedMessage.control_id, control_ids)
+            )
+        ):
+            if row.status == FeedStatus.ERROR:
+                answers[row.control_id] = Outcome("AE", row.control_id, row.error or "", True)
+            else:
+                answers[row.control_id] = Outcome("AA", row.control_id, "", True)
+        return answers
 
     def replay(self, session: Session, message_id: int, *, now: datetime, user_id: int) -> Outcome:
         """Try a dead letter again (after the patient or appointment it needed arrived)."""
@@ -270,6 +276,18 @@ class FeedProcessor:
                 .returning(FeedMessage.id)
             ).scalar_one()
         )
+
+
+def _store(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert inbox rows, skipping any whose control id is stored already; the control ids
+    stored by this call."""
+    if not rows:
+        return set()
+    stored = session.execute(
+        insert_ignoring_conflicts(session, FeedMessage.__table__).returning(FeedMessage.control_id),
+        rows,
+    )
+    return {control_id for control_id in stored.scalars() if control_id is not None}
 
 
 def _stored_row(data: bytes, message: Message, now: datetime) -> dict[str, Any]:
