@@ -22,7 +22,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.bookings import service as bookings_service
-from app.db.dialect import insert_ignoring_conflicts, one_of_strings
+from app.db.dialect import bulk_insert, one_of_strings
 from app.errors import ConflictError, DomainError, NotFoundError
 from app.feed.apply import apply_message
 from app.feed.batch import apply_messages
@@ -126,37 +126,33 @@ class FeedProcessor:
                 parsed.append(read_message(data, zone=self.zone, max_bytes=self.max_bytes))
             except MessageRejectedError as rejected:
                 parsed.append(rejected)
-        # Each control id once, in arrival order; a repeat inside the batch is answered like
-        # its first (applied with it, or as stored before).
+        control_ids = [item.control_id for item in parsed if isinstance(item, Message)]
+        earlier = self._stored_answers(session, control_ids)
+        outcomes: list[Outcome] = []
         inbox: list[dict[str, Any]] = []
-        first: dict[str, Message] = {}
+        fresh: list[Message] = []
+        in_batch: set[str] = set()
         for data, item in zip(frames, parsed, strict=True):
             if isinstance(item, MessageRejectedError):
                 inbox.append(_rejected_row(data, item, self.max_bytes, now))
                 logger.warning(
                     "feed: rejected a message (AR), control id %s", item.control_id or "-"
                 )
-            elif item.control_id not in first:
-                first[item.control_id] = item
-                inbox.append(_stored_row(data, item, now))
-        # Stored first, in one statement: a control id already in the inbox is not stored again
-        # (the unique index decides), and only the messages stored now are applied.
-        stored_now = _store(session, inbox)
-        earlier = self._stored_answers(session, [key for key in first if key not in stored_now])
-        if any(key not in stored_now and key not in earlier for key in first):
-            raise RuntimeError("an inbox row is neither new nor stored")  # rolled back whole
-        fresh = [message for key, message in first.items() if key in stored_now]
-        outcomes: list[Outcome] = []
-        seen: set[str] = set()
-        for item in parsed:
-            if isinstance(item, MessageRejectedError):
                 outcomes.append(Outcome("AR", item.control_id, item.reason))
             elif item.control_id in earlier:
                 # A repeat (the sender missed our ACK): answer as before, apply nothing again.
                 outcomes.append(earlier[item.control_id])
+            elif item.control_id in in_batch:
+                # A repeat within the batch: the first is applied (or the batch fails as a whole).
+                outcomes.append(Outcome("AA", item.control_id, "", True))
             else:
-                outcomes.append(Outcome("AA", item.control_id, "", item.control_id in seen))
-                seen.add(item.control_id)
+                in_batch.add(item.control_id)
+                inbox.append(_stored_row(data, item, now))
+                fresh.append(item)
+                outcomes.append(Outcome("AA", item.control_id))
+        # Stored first; the unique index on the control id refuses a second copy (the batch is
+        # then rolled back and applied one message at a time).
+        bulk_insert(session, FeedMessage, inbox)
         if fresh:
             apply_messages(session, fresh, self.writer, now=now)
         if any(message.event not in PATIENT_EVENTS for message in fresh):
@@ -276,18 +272,6 @@ class FeedProcessor:
                 .returning(FeedMessage.id)
             ).scalar_one()
         )
-
-
-def _store(session: Session, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert inbox rows, skipping any whose control id is stored already; the control ids
-    stored by this call."""
-    if not rows:
-        return set()
-    stored = session.execute(
-        insert_ignoring_conflicts(session, FeedMessage.__table__).returning(FeedMessage.control_id),
-        rows,
-    )
-    return {control_id for control_id in stored.scalars() if control_id is not None}
 
 
 def _stored_row(data: bytes, message: Message, now: datetime) -> dict[str, Any]:
