@@ -15,14 +15,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Executable, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.bookings import service as bookings_service
-from app.db.dialect import bulk_insert, one_of_strings
+from app.db.dialect import bulk_insert, one_of_strings_bound
 from app.errors import ConflictError, DomainError, NotFoundError
 from app.feed.apply import apply_message
 from app.feed.batch import apply_messages
@@ -167,11 +168,8 @@ class FeedProcessor:
         if not control_ids:
             return {}
         answers: dict[str, Outcome] = {}
-        for row in session.execute(
-            select(FeedMessage.control_id, FeedMessage.status, FeedMessage.error).where(
-                one_of_strings(session, FeedMessage.control_id, control_ids)
-            )
-        ):
+        statement = _stored_answers_query(session.get_bind().dialect.name)
+        for row in session.connection().execute(statement, {"keys": control_ids}):
             if row.status == FeedStatus.ERROR:
                 answers[row.control_id] = Outcome("AE", row.control_id, row.error or "", True)
             else:
@@ -272,6 +270,14 @@ class FeedProcessor:
                 .returning(FeedMessage.id)
             ).scalar_one()
         )
+
+
+@cache
+def _stored_answers_query(dialect: str) -> Executable:
+    """Built once per dialect (see `one_of_strings_bound`)."""
+    return select(FeedMessage.control_id, FeedMessage.status, FeedMessage.error).where(
+        one_of_strings_bound(dialect, FeedMessage.control_id)
+    )
 
 
 def _stored_row(data: bytes, message: Message, now: datetime) -> dict[str, Any]:
