@@ -1,10 +1,13 @@
 """Benchmark: N SIU/ADT messages over loopback MLLP to a real `navigator feed hl7` process.
 
 Prints one JSON object: for one connection and then four, messages/s applied and the ACK
-latency p50/p95; a replay of every message (must change nothing); and a run where the listener
-is SIGKILLed mid-stream and restarted (every message ACKed once, 0 lost, 0 applied twice);
-and S15 cancellations of appointments with a pending reminder (send to ACK, which follows
-the commit that cancelled the reminders). Talks only to 127.0.0.1 and stops by itself.
+latency p50/p95, with each connection sending up to --window messages ahead of their ACKs;
+the same for a smaller sample sent stop-and-wait (window 1: each message only after the
+previous one's ACK, as most integration engines send); a replay of every message (must
+change nothing); a run where the listener is SIGKILLed mid-stream and restarted (every
+message ACKed once, 0 lost, 0 applied twice); and S15 cancellations of appointments with a
+pending reminder (send to ACK, which follows the commit that cancelled the reminders).
+Talks only to 127.0.0.1 and stops by itself.
 Targets (issue 14): >= 500 messages/s, ACK p95 < 50 ms for 100,000 messages.
 
     .venv/bin/python scripts/bench_feed.py --messages 2000 --backend sqlite
@@ -44,6 +47,7 @@ from tests.feed.test_restart import IN_FLIGHT_AT_KILL, ListenerProcess  # noqa: 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_WINDOW = 8
+DEFAULT_STOP_AND_WAIT = 5_000
 
 
 def build_messages(count: int, prefix: str) -> list[bytes]:
@@ -250,6 +254,13 @@ def main() -> None:
         default=DEFAULT_WINDOW,
         help="messages each connection sends ahead of their ACKs (1: stop-and-wait)",
     )
+    parser.add_argument(
+        "--stop-and-wait-messages",
+        type=int,
+        default=DEFAULT_STOP_AND_WAIT,
+        help="also send this many (at most --messages) one at a time, each after the last "
+        "ACK, on one and on four connections, as most integration engines do (0: skip)",
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {
         "messages": args.messages,
@@ -271,6 +282,12 @@ def main() -> None:
             four = build_messages(args.messages, "c4-")
             results["one_connection"] = send_all(port, one, 1, args.window)
             results["four_connections"] = send_all(port, four, 4, args.window)
+            waiting = min(args.messages, args.stop_and_wait_messages)
+            if waiting > 0:
+                results["stop_and_wait"] = {
+                    "one_connection": send_all(port, build_messages(waiting, "s1-"), 1, 1),
+                    "four_connections": send_all(port, build_messages(waiting, "s4-"), 4, 1),
+                }
             before = database_counts(database)
             replay = send_all(port, one + four, 4, args.window)
             after = database_counts(database)

@@ -310,9 +310,16 @@ def _best_match(
     return fitting[0][3]
 
 
+_ANY_OPEN_REQUEST = (
+    select(BookingRequest.id).where(BookingRequest.status.in_(OPEN_STATUSES)).limit(1)
+)
+
+
 def reconcile(session: Session, settings: Settings, *, now: datetime) -> ReconcileResult:
     """Close every open request the PAS has honoured (set-based over the open requests, which
     are few: tens to hundreds). Safe to run as often as wanted."""
+    if session.connection().execute(_ANY_OPEN_REQUEST).first() is None:
+        return ReconcileResult()  # the usual case, checked cheaply (it runs per feed batch)
     requests = list(
         session.scalars(
             select(BookingRequest)

@@ -20,14 +20,18 @@ patients) and a booking that creates or changes a clinic (clinic rows are shared
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Executable, Result, Select, literal_column, select, union_all
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from app.appointments.tables import Appointment
-from app.db.dialect import one_of_strings
+from app.db.dialect import one_of_strings_bound
 from app.feed.apply import (
     MessageNotAppliedError,
     apply_message,
@@ -72,10 +76,7 @@ def _apply_run(
     """Messages with no merge among them (so a PAS id resolves the same way throughout)."""
     if not messages:
         return
-    survivors = _survivors(session, {message.patient_id for message in messages})
-    patient_ids = _patient_ids(
-        session, {survivors.get(message.patient_id, message.patient_id) for message in messages}
-    )
+    survivors, patient_ids = _known_patients(session, {message.patient_id for message in messages})
     for wave in _waves(messages, survivors, writer.known_clinics(session)):
         _apply_wave(session, wave, survivors, patient_ids, writer, now=now)
 
@@ -83,24 +84,70 @@ def _apply_run(
 def _patient_ids(session: Session, pas_ids: set[str]) -> dict[str, int]:
     """Patient ids by PAS id for a run (kept up to date as its waves insert patients: no
     merge inside a run, so no id changes)."""
-    return dict(
-        session.execute(
-            select(Patient.pas_patient_id, Patient.id).where(
-                one_of_strings(session, Patient.pas_patient_id, pas_ids)
-            )
-        ).all()
+    rows = _run(session, _statements(session).patient_ids, pas_ids)
+    return {row.pas_patient_id: row.id for row in rows}
+
+
+def _known_patients(session: Session, pas_ids: set[str]) -> tuple[dict[str, str], dict[str, int]]:
+    """For the PAS ids of a run, in one query: the merged-away ones with the surviving
+    patient's PAS id for each, and the ids of the patients they resolve to."""
+    survivors: dict[str, str] = {}
+    patient_ids: dict[str, int] = {}
+    for row in _run(session, _statements(session).known_patients, pas_ids):
+        if row.merged:
+            survivors[row.asked] = row.pas_patient_id
+        patient_ids[row.pas_patient_id] = row.id
+    return survivors, patient_ids
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The batch's reads, built once per dialect: each takes the keys as `keys`."""
+
+    patient_ids: Executable
+    known_patients: Executable
+    current_patients: Executable
+    current_appointments: Executable
+    appointment_ids: Executable
+
+
+@cache
+def _statements_for(dialect: str) -> _Statements:
+    def by(column: Any) -> ColumnElement[bool]:
+        return one_of_strings_bound(dialect, column)
+
+    merged: Select[*tuple[Any, ...]] = (
+        select(
+            literal_column("1").label("merged"),
+            PatientMerge.merged_pas_patient_id.label("asked"),
+            Patient.pas_patient_id,
+            Patient.id,
+        )
+        .join(Patient, PatientMerge.surviving_patient_id == Patient.id)
+        .where(by(PatientMerge.merged_pas_patient_id))
+    )
+    current: Select[*tuple[Any, ...]] = select(
+        literal_column("0").label("merged"),
+        Patient.pas_patient_id.label("asked"),
+        Patient.pas_patient_id,
+        Patient.id,
+    ).where(by(Patient.pas_patient_id))
+    return _Statements(
+        patient_ids=select(Patient.pas_patient_id, Patient.id).where(by(Patient.pas_patient_id)),
+        known_patients=union_all(merged, current),
+        current_patients=current_patients_query().where(by(Patient.pas_patient_id)),
+        current_appointments=current_appointments_query().where(by(Appointment.pas_appointment_id)),
+        appointment_ids=select(Appointment.id).where(by(Appointment.pas_appointment_id)),
     )
 
 
-def _survivors(session: Session, pas_ids: set[str]) -> dict[str, str]:
-    """Merged-away PAS ids among these and the surviving patient's PAS id for each."""
-    return dict(
-        session.execute(
-            select(PatientMerge.merged_pas_patient_id, Patient.pas_patient_id)
-            .join(Patient, PatientMerge.surviving_patient_id == Patient.id)
-            .where(one_of_strings(session, PatientMerge.merged_pas_patient_id, pas_ids))
-        ).all()
-    )
+def _statements(session: Session) -> _Statements:
+    return _statements_for(session.get_bind().dialect.name)
+
+
+def _run(session: Session, statement: Executable, keys: Iterable[str]) -> Result[Any]:
+    """A prebuilt read on the session's connection (Core: no ORM entities are loaded)."""
+    return session.connection().execute(statement, {"keys": list(keys)})
 
 
 def _waves(
@@ -172,11 +219,7 @@ def _apply_wave(
         pas_ids = [survivors.get(m.patient_id, m.patient_id) for m in wave.patients]
         patients = {
             row.pas_patient_id: row
-            for row in session.execute(
-                current_patients_query().where(
-                    one_of_strings(session, Patient.pas_patient_id, pas_ids)
-                )
-            )
+            for row in _run(session, _statements(session).current_patients, pas_ids)
         }
         rows: list[dict[str, str]] = []
         for message, pas_id in zip(wave.patients, pas_ids, strict=True):
@@ -193,11 +236,7 @@ def _apply_wave(
     keys = [m.appointment["appointment_id"] for m in wave.schedules]
     appointments = {
         row.pas_appointment_id: row
-        for row in session.execute(
-            current_appointments_query().where(
-                one_of_strings(session, Appointment.pas_appointment_id, keys)
-            )
-        )
+        for row in _run(session, _statements(session).current_appointments, keys)
     }
     rows = []
     withdraw: dict[str, list[str]] = defaultdict(list)
@@ -209,13 +248,7 @@ def _apply_wave(
             withdraw[reminder_cancel_reason(message)].append(key)
     writer.appointments(session, rows, now=now, existing=appointments, patient_ids=patient_ids)
     for reason, cancelled in withdraw.items():
-        ids = list(
-            session.scalars(
-                select(Appointment.id).where(
-                    one_of_strings(session, Appointment.pas_appointment_id, cancelled)
-                )
-            )
-        )
+        ids = list(_run(session, _statements(session).appointment_ids, cancelled).scalars())
         if len(ids) != len(cancelled):
             raise MessageNotAppliedError("a cancelled appointment was not written")
         cancel_pending_reminders(session, ids, reason=reason, now=now)

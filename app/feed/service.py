@@ -15,19 +15,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Executable, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.bookings import service as bookings_service
-from app.db.dialect import bulk_insert, one_of_strings
+from app.db.dialect import bulk_insert, one_of_strings_bound
 from app.errors import ConflictError, DomainError, NotFoundError
 from app.feed.apply import apply_message
 from app.feed.batch import apply_messages
+from app.feed.messages import PATIENT_EVENTS, MessageRejectedError, read_message
 from app.feed.messages import FeedMessage as Message
-from app.feed.messages import MessageRejectedError, read_message
 from app.feed.tables import DEAD_LETTER_STATUSES, FeedMessage, FeedStatus
 from app.imports.service import RowRejectedError, RowWriter
 from app.settings import Settings
@@ -127,18 +128,7 @@ class FeedProcessor:
             except MessageRejectedError as rejected:
                 parsed.append(rejected)
         control_ids = [item.control_id for item in parsed if isinstance(item, Message)]
-        stored = (
-            {
-                row.control_id: row
-                for row in session.execute(
-                    select(FeedMessage.control_id, FeedMessage.status, FeedMessage.error).where(
-                        one_of_strings(session, FeedMessage.control_id, control_ids)
-                    )
-                )
-            }
-            if control_ids
-            else {}
-        )
+        earlier = self._stored_answers(session, control_ids)
         outcomes: list[Outcome] = []
         inbox: list[dict[str, Any]] = []
         fresh: list[Message] = []
@@ -150,31 +140,41 @@ class FeedProcessor:
                     "feed: rejected a message (AR), control id %s", item.control_id or "-"
                 )
                 outcomes.append(Outcome("AR", item.control_id, item.reason))
-                continue
-            previous = stored.get(item.control_id)
-            if previous is not None:
+            elif item.control_id in earlier:
                 # A repeat (the sender missed our ACK): answer as before, apply nothing again.
-                if previous.status == FeedStatus.ERROR:
-                    outcomes.append(Outcome("AE", item.control_id, previous.error or "", True))
-                else:
-                    outcomes.append(Outcome("AA", item.control_id, "", True))
-                continue
-            if item.control_id in in_batch:
+                outcomes.append(earlier[item.control_id])
+            elif item.control_id in in_batch:
                 # A repeat within the batch: the first is applied (or the batch fails as a whole).
                 outcomes.append(Outcome("AA", item.control_id, "", True))
-                continue
-            in_batch.add(item.control_id)
-            inbox.append(_stored_row(data, item, now))
-            fresh.append(item)
-            outcomes.append(Outcome("AA", item.control_id))
-        if inbox:
-            bulk_insert(session, FeedMessage, inbox)
+            else:
+                in_batch.add(item.control_id)
+                inbox.append(_stored_row(data, item, now))
+                fresh.append(item)
+                outcomes.append(Outcome("AA", item.control_id))
+        # Stored first; the unique index on the control id refuses a second copy (the batch is
+        # then rolled back and applied one message at a time).
+        bulk_insert(session, FeedMessage, inbox)
         if fresh:
             apply_messages(session, fresh, self.writer, now=now)
-            # A PAS booking or cancellation may honour an open rebook or cancel request: once per
-            # batch, as a file import does once per file (it is safe to repeat).
+        if any(message.event not in PATIENT_EVENTS for message in fresh):
+            # A PAS booking or cancellation (or a merge, which moves appointments) may honour an
+            # open rebook or cancel request: once per batch, as a file import does once per
+            # file (it is safe to repeat). A registration or update alone cannot.
             bookings_service.reconcile(session, self.settings, now=now)
         return outcomes
+
+    def _stored_answers(self, session: Session, control_ids: list[str]) -> dict[str, Outcome]:
+        """The answer already given to each of these control ids (they are in the inbox)."""
+        if not control_ids:
+            return {}
+        answers: dict[str, Outcome] = {}
+        statement = _stored_answers_query(session.get_bind().dialect.name)
+        for row in session.connection().execute(statement, {"keys": control_ids}):
+            if row.status == FeedStatus.ERROR:
+                answers[row.control_id] = Outcome("AE", row.control_id, row.error or "", True)
+            else:
+                answers[row.control_id] = Outcome("AA", row.control_id, "", True)
+        return answers
 
     def replay(self, session: Session, message_id: int, *, now: datetime, user_id: int) -> Outcome:
         """Try a dead letter again (after the patient or appointment it needed arrived)."""
@@ -270,6 +270,14 @@ class FeedProcessor:
                 .returning(FeedMessage.id)
             ).scalar_one()
         )
+
+
+@cache
+def _stored_answers_query(dialect: str) -> Executable:
+    """Built once per dialect (see `one_of_strings_bound`)."""
+    return select(FeedMessage.control_id, FeedMessage.status, FeedMessage.error).where(
+        one_of_strings_bound(dialect, FeedMessage.control_id)
+    )
 
 
 def _stored_row(data: bytes, message: Message, now: datetime) -> dict[str, Any]:

@@ -111,6 +111,9 @@ class MllpClient:
 
     def __init__(self, port: int, timeout: float = 30.0) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        # As integration engines do on MLLP (and asyncio does on the listener's side): a frame
+        # sent while earlier ones await their ACKs goes out at once, not after a delayed ACK.
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffer = b""
 
     def send_raw(self, data: bytes) -> None:

@@ -13,6 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.appointments.tables import Appointment, AppointmentChange, Clinic
+from app.bookings import service as bookings_service
+from app.bookings.tables import BookingRequest, RequestStatus
 from app.clock import FixedClock
 from app.db.session import Database
 from app.feed.listener import Connection, FeedListener, Frame
@@ -237,6 +239,40 @@ def test_a_cancellation_in_a_batch_withdraws_its_reminders(
     with database.unit_of_work() as session:
         assert session.scalar(select(SmsMessage.state)) == OutboxState.CANCELLED
     assert appointment(database, "A1").attendance_code == "4"
+
+
+def test_a_cancellation_in_a_batch_confirms_the_open_cancel_request(
+    database: Database, clock: FixedClock
+) -> None:
+    listener = FeedListener(database, clock)
+    listener.apply_batch(
+        frames(adt("A04", "R1", patient_id="P1", sent_at=clock.now()), booking("S12", "B1", clock))
+    )
+    with database.unit_of_work() as session:
+        original = session.get(Appointment, appointment(database, "A1").id)
+        assert original is not None
+        bookings_service.request_cancel(
+            session,
+            appointment=original,
+            reason="moved",
+            call_id=None,
+            user_id=None,
+            now=clock.now(),
+        )
+    # Registrations alone change no appointment; the PAS's cancellation closes the request.
+    listener.apply_batch(frames(adt("A08", "U1", patient_id="P1", sent_at=clock.now(), sex="M")))
+    assert _request_status(database) == RequestStatus.OPEN
+    outcomes = listener.apply_batch(
+        frames(adt("A08", "U2", patient_id="P1", sent_at=clock.now()), booking("S15", "X1", clock))
+    )
+    assert codes(outcomes) == ["AA", "AA"]
+    assert (listener.batches, listener.fallbacks) == (3, 0)
+    assert _request_status(database) == RequestStatus.CONFIRMED
+
+
+def _request_status(database: Database) -> str:
+    with database.unit_of_work() as session:
+        return session.execute(select(BookingRequest.status)).scalar_one()
 
 
 class _StorageFailsFor(FeedProcessor):
