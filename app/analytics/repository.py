@@ -8,6 +8,7 @@ GROUP BY per dimension, which is quick at demo sizes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -72,6 +73,12 @@ def age_in_years(session: Session, timezone: str, on: Expr | None = None) -> Col
         - cast(func.strftime("%Y", born), Integer)
         - case((func.strftime("%m-%d", at) < func.strftime("%m-%d", born), 1), else_=0)
     )
+
+
+# The keys of `patient_columns`: the sources read from the patients table.
+PATIENT_SOURCES = frozenset(
+    {"ethnic_category", "imd_decile", "age_years", "sex", "needs", "learning_disability"}
+)
 
 
 def patient_columns(
@@ -394,25 +401,29 @@ def _as_date(value: Any) -> date | None:
     return date.fromisoformat(str(value))
 
 
-def _assigned_in(start: datetime, end: datetime) -> Callable[[Query], Query]:
+def _assigned_in(
+    start: datetime, end: datetime, *, patients: bool, clinics: bool
+) -> Callable[[Query], Query]:
     """Assigned appointments that started in the period and have a known final outcome.
 
     Cancellations stay in the denominator: turning a would-be DNA into a cancellation (and a
     freed slot) is part of what a call does, and dropping them would bias the comparison.
+    Every appointment has one patient and one clinic, so their joins add columns, never rows:
+    they are left out when no grouping reads them.
     """
 
     def apply(statement: Query) -> Query:
-        return (
-            statement.select_from(CallAssignment)
-            .join(Appointment, Appointment.id == CallAssignment.appointment_id)
-            .join(Patient, Patient.id == Appointment.patient_id)
-            .join(Clinic, Clinic.id == Appointment.clinic_id)
-            .outerjoin(Call, Call.id == CallAssignment.call_id)
-            .where(
-                Appointment.start_at >= start,
-                Appointment.start_at < end,
-                Appointment.attendance_code != "0",
-            )
+        statement = statement.select_from(CallAssignment).join(
+            Appointment, Appointment.id == CallAssignment.appointment_id
+        )
+        if patients:
+            statement = statement.join(Patient, Patient.id == Appointment.patient_id)
+        if clinics:
+            statement = statement.join(Clinic, Clinic.id == Appointment.clinic_id)
+        return statement.outerjoin(Call, Call.id == CallAssignment.call_id).where(
+            Appointment.start_at >= start,
+            Appointment.start_at < end,
+            Appointment.attendance_code != "0",
         )
 
     return apply
@@ -459,13 +470,16 @@ def arm_counts(
     columns: dict[str, list[Expr]] = {"overall": [arm]}
     for source in sources_wanted:
         columns[source] = [arm, *base_columns[source]]
-    return grouped_counts(
-        session,
-        base=_assigned_in(start, end),
-        sources=["overall", *sources_wanted],
-        columns=columns,
-        measures=arm_measures(),
-    )
+    patients = any(source in PATIENT_SOURCES for source in sources_wanted)
+    base = _assigned_in(start, end, patients=patients, clinics="clinic" in sources_wanted)
+    with dialect.hash_joins(session) if patients else nullcontext():
+        return grouped_counts(
+            session,
+            base=base,
+            sources=["overall", *sources_wanted],
+            columns=columns,
+            measures=arm_measures(),
+        )
 
 
 def _programme_calls(start: datetime, end: datetime) -> Any:
@@ -573,13 +587,14 @@ def calls_by_dimension(
         "wrong_numbers": func.sum(func.coalesce(wrong.c.wrong_numbers, 0)),
         **{f"has_{kind}": func.sum(func.coalesce(per_call.c[f"has_{kind}"], 0)) for kind in kinds},
     }
-    return grouped_counts(
-        session,
-        base=base,
-        sources=sources_wanted,
-        columns=patient_columns(session, timezone, on=Call.queue_date),
-        measures=measures,
-    )
+    with dialect.hash_joins(session):
+        return grouped_counts(
+            session,
+            base=base,
+            sources=sources_wanted,
+            columns=patient_columns(session, timezone, on=Call.queue_date),
+            measures=measures,
+        )
 
 
 def pas_confirmed_requests(
