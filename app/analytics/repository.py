@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    DateTime,
     Integer,
     Select,
     and_,
@@ -66,7 +67,15 @@ def age_in_years(session: Session, timezone: str, on: Expr | None = None) -> Col
     """The patient's age in whole years on the day of the appointment (or on the date `on`)."""
     day = local_day(session, timezone) if on is None else on
     if dialect.is_postgres(session):
-        return cast(func.date_part("year", func.age(day, Patient.birth_date)), Integer)
+        # As timestamps without a zone: age() of two dates would cast both to timestamptz, a
+        # time-zone conversion per row, for the same whole years (both are local midnights).
+        # 8% of the appointment cube at a million appointments.
+        return cast(
+            func.date_part(
+                "year", func.age(cast(day, DateTime()), cast(Patient.birth_date, DateTime()))
+            ),
+            Integer,
+        )
     at, born = day, Patient.birth_date
     return (
         cast(func.strftime("%Y", at), Integer)
