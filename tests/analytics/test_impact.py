@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from app.analytics import service
+from app.analytics import repository, service
 from app.analytics.periods import Period
 from app.analytics.stats import newcombe_difference_interval
 from app.errors import NotReadyError
@@ -128,3 +128,9 @@ def test_dashboard_shows_the_reason_when_there_is_no_impact_estimate(
     assert board.impact_message is not None
     assert "hold-out share was zero" in board.impact_message
     assert board.dna_rates.available
+
+
+def test_the_patient_sources_are_those_read_from_the_patients_table(session: Session) -> None:
+    # Arm counts leave the patients join out when no grouping needs it.
+    columns = repository.patient_columns(session, "Europe/London")
+    assert set(columns) == repository.PATIENT_SOURCES

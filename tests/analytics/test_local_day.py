@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
+from sqlalchemy import Date, literal, select
 from sqlalchemy.orm import Session
 
 from app.analytics import repository
 from app.analytics.periods import Period
+from app.patients.tables import Patient
 from app.settings import Settings
 from tests.analytics.helpers import create_outcomes
 from tests.clock import CALENDAR, TODAY
+from tests.factories import create_patient
 
 SUMMER_DAY = date(TODAY.year - 1, 7, 14)  # British Summer Time: local = UTC + 1
 WINTER_DAY = date(TODAY.year - 1, 1, 13)  # Greenwich Mean Time: local = UTC
@@ -96,3 +99,21 @@ def test_age_changes_on_the_local_birthday(session: Session, settings: Settings)
     )
 
     assert [int(raw) for raw, _counts in grouped["age_years"]] == [18]
+
+
+def test_age_in_whole_years_around_birthdays_and_leap_days(session: Session) -> None:
+    # Fixed dates, no clock: the same whole years on both backends, 29 February included.
+    cases = [
+        (date(1960, 2, 29), date(2023, 2, 28), 62),
+        (date(1960, 2, 29), date(2023, 3, 1), 63),
+        (date(1960, 2, 29), date(2024, 2, 29), 64),
+        (date(1990, 3, 26), date(2023, 3, 25), 32),
+        (date(1990, 3, 26), date(2023, 3, 26), 33),
+        (date(2000, 12, 31), date(2001, 1, 1), 0),
+        (date(2000, 1, 1), date(2000, 1, 1), 0),
+    ]
+    for born, on, expected in cases:
+        patient = create_patient(session, birth_date=born)
+        age = repository.age_in_years(session, "Europe/London", on=literal(on, Date))
+        found = session.execute(select(age).where(Patient.id == patient.id)).scalar_one()
+        assert (born, on, int(found)) == (born, on, expected)
