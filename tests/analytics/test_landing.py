@@ -86,7 +86,7 @@ def test_a_manager_lands_on_the_dashboard_with_queues_and_last_months_headline(
     text = re.sub(r"\s+", " ", page.text)
     queues = text[text.index('data-testid="queues-today"') :]
     value = '</dt> <dd class="nhsuk-summary-list__value">'
-    assert f"Calls queued{value}9" in queues
+    assert f"Calls added to the queue today{value}9" in queues
     assert f"(reached or closed unreachable){value}4" in queues
     assert f"In progress{value}1" in queues
     assert f"due again){value}4" in queues
