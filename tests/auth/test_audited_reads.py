@@ -116,6 +116,7 @@ NO_PATIENT_RECORD = {
     "/api/sms/templates": "message templates",
     "/sms": "message counts and templates",
     "/sms/templates/{kind}/{language}": "a message template",
+    "/sms/templates/{kind}/{language}/compare": "two versions of a message template",
     "/api/targeting/policy": "the queue policy",
     "/api/targeting/report": "effects by subgroup",
     "/targeting": "effects by subgroup",
