@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from hl7.mllp import HL7StreamReader, HL7StreamWriter, InvalidBlockError, start_hl7_server
 
 from app.clock import Clock
-from app.db.session import Database
+from app.db.session import Database, plan_each_statement_for_its_parameters
 from app.feed.messages import ack
 from app.feed.service import FeedProcessor, Outcome
 
@@ -72,6 +72,7 @@ class FeedListener:
         self, database: Database, clock: Clock, processor: FeedProcessor | None = None
     ) -> None:
         self.database = database
+        plan_each_statement_for_its_parameters(database.engine)
         self.clock = clock
         self.settings = database.settings
         self.processor = processor or FeedProcessor(self.settings)
