@@ -49,6 +49,7 @@ from app.calls.tables import Arm, OutcomeKind
 from app.db import dialect
 from app.errors import NotReadyError
 from app.settings import Settings
+from app.sms.providers import delivery_tracked
 from app.tasks.tables import TaskKind
 
 DNA_DENOMINATOR = (
@@ -816,7 +817,7 @@ def reach(
     """Who gets left behind: each group's share of those reached against its share of DNAs."""
     dialect.tune_for_reporting(session)
     grouped = cube if cube is not None else appointment_cube(session, settings, period)
-    sms_tracked = settings.sms_provider not in UNTRACKED_SMS_PROVIDERS
+    sms_tracked = delivery_tracked(settings)
     columns = [
         column.model_copy(update={"missing": "not tracked"})
         if column.key == "sms_rate" and not sms_tracked
@@ -869,7 +870,6 @@ def _totals(groups: list[tuple[str, dict[str, int]]]) -> dict[str, int]:
     return dict(totals) | {"appointments": totals.get("appointments", 0)}
 
 
-UNTRACKED_SMS_PROVIDERS = ("console",)  # it never hears back about delivery
 NOT_AT_RISK_GROUPS = frozenset({"No recorded need"})
 
 

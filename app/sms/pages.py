@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -26,6 +27,7 @@ from app.errors import InvalidInputError, NotFoundError
 from app.settings import Settings
 from app.sms import repository, service
 from app.sms.error_codes import error_words
+from app.sms.providers import delivery_tracked
 from app.sms.segments import count_segments
 from app.sms.tables import MessageKind
 from app.sms.templates import (
@@ -43,8 +45,6 @@ router = APIRouter(include_in_schema=False)
 DbSession = SessionDep
 Manager = Annotated[User, Depends(require_role(Role.MANAGER))]
 DEFAULT_DAYS = 30
-# Providers that never hear back about delivery: their "delivered" is unknown, not zero.
-UNTRACKED_PROVIDERS = frozenset({"console"})
 RESTORED_NOTICE = (
     "The earlier version was restored as a new version. Texts written from now on use it."
 )
@@ -145,7 +145,7 @@ def overview(request: Request, session: DbSession, clock: ClockDep, _user: Manag
             "errors": errors,
             "templates": rows,
             "missing_texts": sum(1 for row in rows if row["fallback"]),
-            "delivery_tracked": settings.sms_provider not in UNTRACKED_PROVIDERS,
+            "delivery_tracked": delivery_tracked(settings),
             "provider": settings.sms_provider,
             "kind_labels": {str(kind): label for kind, label in KIND_LABELS.items()},
             "notice": _saved_notice(request),
@@ -261,39 +261,32 @@ def save_template(
 ) -> Response:
     _check_template_key(kind, language)
     found = service.current_templates(session).get((kind, language))
-    version = found[1] if found else 0
+    # The edit page again, with what was typed, after a preview, a refusal or a no-op save.
+    page = partial(
+        _edit_page,
+        request,
+        session,
+        kind=kind,
+        language=language,
+        body=body,
+        version=found[1] if found else 0,
+    )
     if action != "save":
-        return _edit_page(
-            request, session, kind=kind, language=language, body=body, version=version
-        )
+        return page()
     try:
         template = service.save_template(
             session, kind=kind, language=language, body=body, user_id=user.id, now=clock.now()
         )
     except InvalidInputError as error:
         session.rollback()
-        return _edit_page(
-            request,
-            session,
-            kind=kind,
-            language=language,
-            body=body,
-            version=version,
+        return page(
             problems=[("body", str(item["message"])) for item in error.details]
             or [("body", error.message)],
             status_code=422,
         )
     if not template.changed:
         # Nothing to save: say so on the same page rather than make a version.
-        return _edit_page(
-            request,
-            session,
-            kind=kind,
-            language=language,
-            body=body,
-            version=version,
-            notice=UNCHANGED_NOTICE,
-        )
+        return page(notice=UNCHANGED_NOTICE)
     record_audit(
         session,
         user_id=user.id,
@@ -318,18 +311,12 @@ def restore_template(
     _check_template_key(kind, language)
     found = service.current_templates(session).get((kind, language))
     body, current = found if found else ("", 0)
+    page = partial(
+        _edit_page, request, session, kind=kind, language=language, body=body, version=current
+    )
     problem = [("version", "Choose a version to restore from the list")]
     if not version.strip().isdigit():
-        return _edit_page(
-            request,
-            session,
-            kind=kind,
-            language=language,
-            body=body,
-            version=current,
-            problems=problem,
-            status_code=422,
-        )
+        return page(problems=problem, status_code=422)
     try:
         saved = service.restore_template(
             session,
@@ -341,27 +328,13 @@ def restore_template(
         )
     except InvalidInputError as error:
         session.rollback()
-        return _edit_page(
-            request,
-            session,
-            kind=kind,
-            language=language,
-            body=body,
-            version=current,
+        return page(
             problems=[(str(item["field"]), str(item["message"])) for item in error.details]
             or problem,
             status_code=422,
         )
     if not saved.changed:
-        return _edit_page(
-            request,
-            session,
-            kind=kind,
-            language=language,
-            body=body,
-            version=current,
-            notice=UNCHANGED_NOTICE,
-        )
+        return page(notice=UNCHANGED_NOTICE)
     record_audit(
         session,
         user_id=user.id,

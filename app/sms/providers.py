@@ -203,6 +203,15 @@ class TwilioSender:
         return None
 
 
+# Providers that never hear back about delivery: their "delivered" is unknown, not zero.
+UNTRACKED_PROVIDERS = frozenset({"console"})
+
+
+def delivery_tracked(settings: Settings) -> bool:
+    """Whether the configured provider reports deliveries (the pages say "not tracked")."""
+    return settings.sms_provider not in UNTRACKED_PROVIDERS
+
+
 def build_sender(settings: Settings, clock: Clock) -> SmsSender:
     """The provider the settings choose; `clock` stamps what the demo and fake senders keep."""
     if settings.sms_provider == "twilio":
