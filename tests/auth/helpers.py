@@ -5,15 +5,19 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy.orm import Session
 
+from app.auth.audit import record_audit
 from app.auth.dependencies import SESSION_COOKIE
 from app.auth.passwords import hash_password
 from app.auth.roles import Role
 from app.auth.tables import User
+from tests.clock import TEST_NOW
+from tests.factories import create_patient
 
 DEFAULT_PASSWORD = "correct horse battery"
 _numbers = itertools.count(1)
@@ -88,3 +92,24 @@ def sign_in_with_form(
         },
         follow_redirects=False,
     )
+
+
+AUDITED_NHS_NUMBER = "9434765919"
+
+
+def create_audit_trail(session: Session) -> tuple[int, int]:
+    """Three audit entries for the audit log's tests: a navigator `caller` viewed a patient
+    (NHS number `AUDITED_NHS_NUMBER`) and took a call about another today; the manager `dpo`
+    viewed the first patient ten days ago. Returns the patient's id and the navigator's id."""
+    manager = create_user(session, role=Role.MANAGER, username="dpo")
+    navigator = create_user(session, username="caller")
+    patient = create_patient(session, nhs_number=AUDITED_NHS_NUMBER)
+    other = create_patient(session)
+    for user, action, whose, when in [
+        (navigator, "patient.viewed", patient, TEST_NOW),
+        (navigator, "call.taken", other, TEST_NOW),
+        (manager, "patient.viewed", patient, TEST_NOW - timedelta(days=10)),
+    ]:
+        record_audit(session, user_id=user.id, action=action, patient_id=whose.id, now=when)
+    session.commit()
+    return patient.id, navigator.id

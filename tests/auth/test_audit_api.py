@@ -12,33 +12,20 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.audit import record_audit
-from app.auth.roles import Role
 from app.auth.tables import AuditEvent
-from tests.auth.helpers import create_user, sign_in
-from tests.clock import TEST_NOW, TODAY
-from tests.factories import create_patient
+from tests.auth.helpers import AUDITED_NHS_NUMBER, create_audit_trail, sign_in
+from tests.clock import TODAY
 
-NHS_NUMBER = "9434765919"
+NHS_NUMBER = AUDITED_NHS_NUMBER
 BAD_CHECK_DIGIT = "9434765918"
 
 
 def _audited(client: TestClient, session: Session) -> tuple[dict[str, str], int, int]:
     """Three entries (two today by a navigator, one ten days ago by the manager); signed in
     as the manager. Returns the CSRF header, the patient's id and the navigator's id."""
-    manager = create_user(session, role=Role.MANAGER, username="dpo")
-    navigator = create_user(session, username="caller")
-    patient = create_patient(session, nhs_number=NHS_NUMBER)
-    other = create_patient(session)
-    for user, action, whose, when in [
-        (navigator, "patient.viewed", patient, TEST_NOW),
-        (navigator, "call.taken", other, TEST_NOW),
-        (manager, "patient.viewed", patient, TEST_NOW - timedelta(days=10)),
-    ]:
-        record_audit(session, user_id=user.id, action=action, patient_id=whose.id, now=when)
-    session.commit()
+    patient_id, navigator_id = create_audit_trail(session)
     csrf = {"X-CSRF-Token": sign_in(client, "dpo")}
-    return csrf, patient.id, navigator.id
+    return csrf, patient_id, navigator_id
 
 
 def _patient_reads(items: list[dict]) -> list[dict]:

@@ -12,31 +12,23 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.audit import record_audit
-from app.auth.roles import Role
 from app.auth.tables import AuditEvent
-from tests.auth.helpers import create_user, form_token, sign_in_with_form
-from tests.clock import TEST_NOW, TODAY
-from tests.factories import create_patient
+from tests.auth.helpers import (
+    AUDITED_NHS_NUMBER,
+    create_audit_trail,
+    form_token,
+    sign_in_with_form,
+)
+from tests.clock import TODAY
 
-NHS_NUMBER = "9434765919"
+NHS_NUMBER = AUDITED_NHS_NUMBER
 
 
 def _audited(page_client: TestClient, session: Session) -> tuple[str, int]:
     """The form's CSRF token and the patient's id; the navigator is called caller."""
-    manager = create_user(session, role=Role.MANAGER, username="dpo")
-    navigator = create_user(session, username="caller")
-    patient = create_patient(session, nhs_number=NHS_NUMBER)
-    other = create_patient(session)
-    for user, action, whose, when in [
-        (navigator, "patient.viewed", patient, TEST_NOW),
-        (navigator, "call.taken", other, TEST_NOW),
-        (manager, "patient.viewed", patient, TEST_NOW - timedelta(days=10)),
-    ]:
-        record_audit(session, user_id=user.id, action=action, patient_id=whose.id, now=when)
-    session.commit()
+    patient_id, _navigator_id = create_audit_trail(session)
     sign_in_with_form(page_client, "dpo")
-    return form_token(page_client.get("/audit").text), patient.id
+    return form_token(page_client.get("/audit").text), patient_id
 
 
 def _days(name: str, day: date) -> dict[str, str]:
