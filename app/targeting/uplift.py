@@ -70,7 +70,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize
+from scipy import optimize, special
 
 from app.errors import InvalidInputError
 from app.risk.artefacts import TamperedArtefactError, sha256_of
@@ -153,11 +153,11 @@ class TargetingColumns:
 
 def _logit(probability: FloatArray) -> FloatArray:
     clipped = np.clip(probability, PROBABILITY_CLIP, 1.0 - PROBABILITY_CLIP)
-    return np.asarray(np.log(clipped) - np.log1p(-clipped), dtype=np.float64)
+    return np.asarray(special.logit(clipped), dtype=np.float64)
 
 
 def _expit(value: FloatArray) -> FloatArray:
-    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * value)), dtype=np.float64)
+    return np.asarray(special.expit(value), dtype=np.float64)
 
 
 def _columns(features: FloatArray, fill_risk: float) -> tuple[FloatArray, FloatArray]:
